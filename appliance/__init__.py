@@ -1,0 +1,1 @@
+"""The labeling appliance: a Django monolith for classified imagery on closed networks."""

@@ -1,0 +1,47 @@
+"""Audit tables. Append-only: triggers (see `triggers.py`) refuse UPDATE, DELETE and TRUNCATE on both databases.
+
+`canonical` is the record itself (RFC 8785 JSON) and the only thing that is hashed; the other columns are copies
+of its fields for indexed search, and `audit verify` checks that they still agree with it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditRecord(models.Model):
+    seq = models.BigIntegerField(primary_key=True)
+    time = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=150, db_index=True, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    outcome = models.CharField(max_length=16, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    canonical = models.TextField()
+    leaf_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed commitment to the log's first `size` records (C2SP signed note); append-only like the records."""
+
+    size = models.BigIntegerField(primary_key=True)
+    root_hash = models.BinaryField(max_length=32)
+    time = models.DateTimeField()
+    key_id = models.CharField(max_length=64)
+    note = models.TextField()
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size}"

@@ -1,0 +1,121 @@
+"""`record()`: the only way anything is appended to the audit log.
+
+Called inside the transaction of the action it records, so both commit together or neither does: if the append
+fails, the exception aborts the action (fail closed, V-222486). Sequence numbers are dense and never fork:
+appends are serialised by a transaction-scoped lock (a PostgreSQL advisory lock; on SQLite the IMMEDIATE
+transaction mode already holds the database's write lock), and `seq` is the primary key, so a fork could only
+ever surface as a failed action, never as two records with one number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.encoding import EncodingError, canonical_json, leaf_hash
+from appliance.auditlog.context import current
+from appliance.auditlog.models import AuditRecord
+
+RECORD_VERSION = 1
+OUTCOMES = ("ok", "denied", "error")
+# Any key that looks like it could carry a secret is refused outright (V-222444): a programming error, not data.
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token_value|private|otp_code|session_key|^key$", re.IGNORECASE)
+# An arbitrary constant: the PostgreSQL advisory lock id that serialises appends.
+_APPEND_LOCK_ID = 7_316_420_051
+
+
+class AuditWriteError(RuntimeError):
+    """The record could not be appended; the action that asked for it must not happen."""
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check_details(details: Mapping[str, Any], path: str = "details") -> None:
+    for key, value in details.items():
+        if _SECRET_KEY.search(str(key)):
+            raise AuditWriteError(f"{path}.{key}: audit details must never carry secrets")
+        if isinstance(value, Mapping):
+            _check_details(value, f"{path}.{key}")
+
+
+def _next_seq() -> int:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK_ID])
+    last = AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+def record(
+    *,
+    action: str,
+    outcome: str = "ok",
+    object_type: str = "",
+    object_id: str | int = "",
+    label: str = "",
+    details: Mapping[str, Any] | None = None,
+    actor: str | None = None,
+    roles: list[str] | None = None,
+) -> AuditRecord:
+    """Append one audit record in the caller's transaction (or its own, if there is none) and return it.
+
+    `actor`/`roles` override the context's, for events about someone who is not (yet) the signed-in user.
+    """
+    if outcome not in OUTCOMES:
+        raise AuditWriteError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    details = dict(details or {})
+    _check_details(details)
+    context = current()
+    moment = timezone.now()
+    with transaction.atomic():
+        seq = _next_seq()
+        body = {
+            "v": RECORD_VERSION,
+            "seq": seq,
+            "time": _format_time(moment),
+            "component": context.component,
+            "actor": context.actor if actor is None else actor,
+            "roles": sorted(context.roles if roles is None else roles),
+            "session": context.session,
+            "token": context.token,
+            "request_id": context.request_id,
+            "client_ip": context.client_ip,
+            "action": action,
+            "object": {"type": object_type, "id": str(object_id)},
+            "label": label,
+            "outcome": outcome,
+            "details": details,
+        }
+        try:
+            canonical = canonical_json(body)
+        except EncodingError as exc:
+            raise AuditWriteError(f"audit record for {action} cannot be encoded: {exc}") from exc
+        return AuditRecord.objects.create(
+            seq=seq,
+            time=moment,
+            actor=body["actor"],
+            action=action,
+            outcome=outcome,
+            object_type=object_type,
+            object_id=str(object_id),
+            label=label,
+            client_ip=context.client_ip,
+            request_id=context.request_id,
+            canonical=canonical.decode("utf-8"),
+            leaf_hash=leaf_hash(canonical),
+        )
+
+
+def record_on_its_own(**kwargs: Any) -> AuditRecord:
+    """Append a record in a transaction of its own: for denials and failures, which must survive the rollback
+    of whatever was refused. Must not be called inside another transaction, where it could not be its own."""
+    if connection.in_atomic_block:
+        raise AuditWriteError("a denial must be recorded outside the refused action's transaction")
+    return record(**kwargs)

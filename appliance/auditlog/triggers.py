@@ -1,0 +1,57 @@
+"""SQL that makes the audit tables append-only, per database vendor; used by the migration and by tests.
+
+The triggers are the second line of defence (the first is that no code path updates a record; on PostgreSQL the
+runtime role also lacks the grants). What gets past them, such as a superuser dropping them, is caught by the
+verifier against checkpoints held outside the appliance.
+"""
+
+from __future__ import annotations
+
+APPEND_ONLY_TABLES = ("auditlog_auditrecord", "auditlog_auditcheckpoint")
+MESSAGE = "audit records are append-only"
+
+
+def install_sql(vendor: str) -> list[str]:
+    statements: list[str] = []
+    if vendor == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            for event in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"
+                )
+        return statements
+    if vendor == "postgresql":
+        statements.append(
+            "CREATE OR REPLACE FUNCTION auditlog_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{MESSAGE} (% on %)', TG_OP, TG_TABLE_NAME "
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+        for table in APPEND_ONLY_TABLES:
+            statements.append(
+                f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION auditlog_refuse_change()"
+            )
+            statements.append(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION auditlog_refuse_change()"
+            )
+        return statements
+    raise NotImplementedError(f"no append-only triggers for database vendor {vendor!r}")
+
+
+def remove_sql(vendor: str) -> list[str]:
+    statements: list[str] = []
+    if vendor == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            statements += [f"DROP TRIGGER IF EXISTS {table}_no_update", f"DROP TRIGGER IF EXISTS {table}_no_delete"]
+        return statements
+    if vendor == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            statements += [
+                f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
+                f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            ]
+        statements.append("DROP FUNCTION IF EXISTS auditlog_refuse_change()")
+        return statements
+    raise NotImplementedError(f"no append-only triggers for database vendor {vendor!r}")

@@ -1,0 +1,1 @@
+"""Datasets: labeled, need-to-know containers of imagery."""

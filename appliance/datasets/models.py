@@ -1,0 +1,1 @@
+"""Datasets (items and imagery come with the vault)."""

@@ -1,0 +1,9 @@
+"""The URL map. Every view here is guarded: see `appliance.access.markers` and the deny-by-default walk test."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("appliance.web.urls")),
+    path("accounts/", include("appliance.accounts.urls")),
+    path("api/", include("appliance.web.api_urls")),
+]

@@ -1,0 +1,1 @@
+"""Pages: the shell every page shares (classification banners, identity, sign-out), home pages, policy CSS."""

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from appliance.web import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("policy/banner.css", views.banner_css, name="banner-css"),
+]

@@ -1,0 +1,102 @@
+"""Canonical encoding of audit records (RFC 8785, JCS) and their Merkle leaf hash (RFC 9162).
+
+Records hold only strings, integers, booleans, null, lists and objects. Without floats, RFC 8785 reduces to:
+object members sorted by the UTF-16 code units of their names, no insignificant whitespace, UTF-8 output, and
+ECMAScript string escaping. The encoder is hand-written (about forty lines) because the verifier must run with
+nothing but the standard library and `cryptography`; the tests cross-check it against an independent
+implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+# ECMAScript JSON.stringify escapes exactly these, and other control characters as \u00xx (lowercase hex).
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Integers beyond this range cannot round-trip through an IEEE double, which RFC 8785 numbers are.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+
+
+class EncodingError(ValueError):
+    """A value that has no canonical form in an audit record (a float, an unsafe integer, a non-string key)."""
+
+
+def _encode_string(text: str) -> str:
+    out = ['"']
+    for char in text:
+        escaped = _SHORT_ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif char < " ":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _utf16_key(name: str) -> bytes:
+    return name.encode("utf-16-be")
+
+
+def _encode(value: object, parts: list[str]) -> None:
+    if value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise EncodingError(f"integer {value} is outside the IEEE-754 safe range")
+        parts.append(str(value))
+    elif isinstance(value, str):
+        parts.append(_encode_string(value))
+    elif isinstance(value, Mapping):
+        parts.append("{")
+        for index, key in enumerate(sorted(value, key=_check_key)):
+            if index:
+                parts.append(",")
+            parts.append(_encode_string(key))
+            parts.append(":")
+            _encode(value[key], parts)
+        parts.append("}")
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        parts.append("[")
+        for index, item in enumerate(value):
+            if index:
+                parts.append(",")
+            _encode(item, parts)
+        parts.append("]")
+    else:
+        raise EncodingError(f"{type(value).__name__} has no canonical form in an audit record")
+
+
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, str):
+        raise EncodingError(f"object keys must be strings, not {type(key).__name__}")
+    return _utf16_key(key)
+
+
+def canonical_json(value: object) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of `value`; raise EncodingError for what has no such form."""
+    parts: list[str] = []
+    _encode(value, parts)
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not valid Unicode text, so not valid I-JSON
+        raise EncodingError("strings must be valid Unicode (no lone surrogates)") from exc
+
+
+def leaf_hash(canonical_record: bytes) -> bytes:
+    """RFC 9162 leaf hash: SHA-256(0x00 || record)."""
+    return hashlib.sha256(LEAF_PREFIX + canonical_record).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()

@@ -1,0 +1,89 @@
+"""Shared personas and database helpers. Personas are real users created through the real actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.management.color import no_style
+from django.db import connection, transaction
+
+from appliance.auditlog.triggers import install_sql, remove_sql
+
+# A password that satisfies policies/security.toml; tests never reuse it outside the test database.
+STRONG_PASSWORD = "Correct-Horse-Battery-9"
+
+
+def _make_user(username: str, roles: list[str], clearance: str, compartments: list[str] | None = None):
+    from appliance.accounts.models import User
+
+    user = User(username=username, roles=roles, clearance=clearance, compartments=compartments or [])
+    user.set_password(STRONG_PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def analyst(db):
+    """An analyst cleared SECRET with compartment ALPHA."""
+    return _make_user("ana", ["analyst"], "SECRET", ["ALPHA"])
+
+
+@pytest.fixture
+def reviewer(db):
+    return _make_user("rev", ["reviewer"], "SECRET", ["ALPHA"])
+
+
+@pytest.fixture
+def manager(db):
+    return _make_user("man", ["manager"], "TOP SECRET", ["ALPHA", "BRAVO"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return _make_user("adm", ["admin"], "SECRET")
+
+
+@pytest.fixture
+def auditor(db):
+    return _make_user("aud", ["auditor"], "UNCLASSIFIED")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but cleared only UNCLASSIFIED with no compartments and no memberships."""
+    return _make_user("out", ["analyst"], "UNCLASSIFIED")
+
+
+def flush_everything() -> None:
+    """Empty every table, audit tables included, by lifting the append-only triggers inside one transaction.
+
+    Only tests that must commit (threads, several connections) need this; the triggers are back in place before
+    the transaction commits, so no other test ever runs without them.
+    """
+    vendor = connection.vendor
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for statement in remove_sql(vendor):
+                cursor.execute(statement)
+            for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
+                cursor.execute(statement)
+            for statement in install_sql(vendor):
+                cursor.execute(statement)
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """A database whose writes really commit (for threads and several connections); emptied afterwards."""
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            flush_everything()
+
+
+def needs_postgres() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://..."
+    )
