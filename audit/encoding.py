@@ -40,7 +40,10 @@ def _encode_string(text: str) -> str:
 
 
 def _utf16_key(name: str) -> bytes:
-    return name.encode("utf-16-be")
+    try:
+        return name.encode("utf-16-be")
+    except UnicodeEncodeError as exc:  # a lone surrogate in a key: caught here, before the final UTF-8 encode
+        raise EncodingError("object keys must be valid Unicode (no lone surrogates)") from exc
 
 
 def _encode(value: object, parts: list[str]) -> None:

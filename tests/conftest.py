@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +88,17 @@ def needs_postgres() -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://..."
     )
+
+
+def sign_in(client, user) -> None:
+    """Put `client` in the state a completed sign-in leaves (session timestamps included), without the forms.
+
+    Tests of the sign-in flow itself go through the real forms; everything else starts signed in.
+    """
+    client.force_login(user)
+    session = client.session
+    now = time.time()
+    session["auth_time"] = now
+    session["last_seen"] = now
+    session["audit_session"] = f"test-{user.username}"
+    session.save()

@@ -33,16 +33,21 @@ class AuditWriteError(RuntimeError):
     """The record could not be appended; the action that asked for it must not happen."""
 
 
-def _format_time(moment: datetime) -> str:
+def format_time(moment: datetime) -> str:
+    """The record's time field: UTC, microseconds, `Z` (also what the verifier compares the `time` column to)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_details(details: Mapping[str, Any], path: str = "details") -> None:
-    for key, value in details.items():
-        if _SECRET_KEY.search(str(key)):
-            raise AuditWriteError(f"{path}.{key}: audit details must never carry secrets")
-        if isinstance(value, Mapping):
+def _check_details(details: object, path: str = "details") -> None:
+    """Refuse secret-looking keys at any depth, inside lists as well as objects (V-222444)."""
+    if isinstance(details, Mapping):
+        for key, value in details.items():
+            if _SECRET_KEY.search(str(key)):
+                raise AuditWriteError(f"{path}.{key}: audit details must never carry secrets")
             _check_details(value, f"{path}.{key}")
+    elif isinstance(details, list | tuple):
+        for index, item in enumerate(details):
+            _check_details(item, f"{path}[{index}]")
 
 
 def _next_seq() -> int:
@@ -73,13 +78,15 @@ def record(
     details = dict(details or {})
     _check_details(details)
     context = current()
-    moment = timezone.now()
     with transaction.atomic():
         seq = _next_seq()
+        # The clock is read only once the append lock is held, so that time never decreases as seq grows: read
+        # before it, a writer that waited for the lock would record an earlier time under a later seq.
+        moment = timezone.now()
         body = {
             "v": RECORD_VERSION,
             "seq": seq,
-            "time": _format_time(moment),
+            "time": format_time(moment),
             "component": context.component,
             "actor": context.actor if actor is None else actor,
             "roles": sorted(context.roles if roles is None else roles),

@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from audit.encoding import canonical_json, leaf_hash
+from audit.encoding import EncodingError, canonical_json, leaf_hash
 from appliance.auditlog.models import AuditRecord
+from appliance.auditlog.recorder import format_time
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,25 @@ def _check_row(row: AuditRecord, expected_seq: int) -> str:
         body = json.loads(raw)
     except ValueError:
         return "stored record is not JSON"
-    if canonical_json(body) != raw:
+    # A tampered row may hold any JSON at all (a float, a list): it must be named, never crash the verifier.
+    try:
+        canonical = canonical_json(body)
+    except EncodingError as exc:
+        return f"stored record has no canonical form: {exc}"
+    if canonical != raw:
         return "stored record is not in canonical form"
+    if not isinstance(body, dict) or not isinstance(body.get("object"), dict):
+        return "stored record is not an audit record object"
     if body.get("seq") != row.seq:
         return f"record says seq {body.get('seq')}"
     copies = {
+        "time": (format_time(row.time), body.get("time")),
         "action": (row.action, body.get("action")),
         "outcome": (row.outcome, body.get("outcome")),
         "actor": (row.actor, body.get("actor")),
         "label": (row.label, body.get("label")),
-        "object_type": (row.object_type, (body.get("object") or {}).get("type")),
-        "object_id": (row.object_id, (body.get("object") or {}).get("id")),
+        "object_type": (row.object_type, body["object"].get("type")),
+        "object_id": (row.object_id, body["object"].get("id")),
         "client_ip": (row.client_ip, body.get("client_ip")),
         "request_id": (row.request_id, body.get("request_id")),
     }

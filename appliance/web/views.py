@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.staticfiles.views import serve as serve_static
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -44,3 +45,10 @@ def banner_css(request: HttpRequest) -> HttpResponse:
         for level in get_policy().classification.levels
     ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/css; charset=utf-8")
+
+
+@require_GET
+@public("development mode only: the vendored static assets (nginx serves them in production)")
+def development_static(request: HttpRequest, path: str) -> HttpResponse:
+    """Serve static files from the apps' folders when gunicorn runs without nginx (`make run`)."""
+    return serve_static(request, path, insecure=True)
