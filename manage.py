@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "appliance.settings")
-    from django.core.management import execute_from_command_line  # noqa: PLC0415  (settings env first)
+    from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
 

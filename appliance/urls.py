@@ -5,5 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("appliance.web.urls")),
     path("accounts/", include("appliance.accounts.urls")),
+    path("datasets/", include("appliance.datasets.urls")),
+    path("api/datasets/", include("appliance.datasets.api_urls")),
     path("api/", include("appliance.web.api_urls")),
 ]

@@ -183,12 +183,15 @@ def verify_bundle(
     expected = start
 
     def check_trusted_at(size: int) -> None:
-        if trusted_state is not None and trusted_state.checkpoint.size == size:
-            if tree.root() != trusted_state.checkpoint.root:
-                raise BundleError(
-                    f"the log is not consistent with the trusted checkpoint of size {size}: "
-                    "its history was rewritten (possibly re-signed with another key)"
-                )
+        if (
+            trusted_state is not None
+            and trusted_state.checkpoint.size == size
+            and tree.root() != trusted_state.checkpoint.root
+        ):
+            raise BundleError(
+                f"the log is not consistent with the trusted checkpoint of size {size}: "
+                "its history was rewritten (possibly re-signed with another key)"
+            )
 
     def take_checkpoints() -> None:
         nonlocal previous_time

@@ -124,7 +124,12 @@ class Checkpoint:
     rotate_to: VerifierKey | None = None
 
     def text(self) -> bytes:
-        lines = [self.origin, str(self.size), _b64(self.root), f"time {self.time.astimezone(UTC).strftime(TIME_FORMAT)}"]
+        lines = [
+            self.origin,
+            str(self.size),
+            _b64(self.root),
+            f"time {self.time.astimezone(UTC).strftime(TIME_FORMAT)}",
+        ]
         if self.rotate_to is not None:
             lines.append(f"rotate {self.rotate_to.text()}")
         return ("\n".join(lines) + "\n").encode("utf-8")
@@ -196,7 +201,6 @@ def open_checkpoint(note: str, trusted: dict[str, VerifierKey]) -> SignedCheckpo
         if key is not None and key.verify(body, raw[4:]):
             signers.append(key_id)
     if not signers:
-        raise CheckpointError(
-            f"checkpoint of size {checkpoint.size} is not signed by a trusted key (trusted: {', '.join(trusted) or 'none'})"
-        )
+        known = ", ".join(trusted) or "none"
+        raise CheckpointError(f"checkpoint of size {checkpoint.size} is not signed by a trusted key (trusted: {known})")
     return SignedCheckpoint(checkpoint=checkpoint, signers=tuple(signers), note=note)

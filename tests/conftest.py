@@ -64,20 +64,22 @@ def flush_everything() -> None:
     """
     vendor = connection.vendor
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            for statement in remove_sql(vendor):
-                cursor.execute(statement)
-            for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
-                cursor.execute(statement)
-            for statement in install_sql(vendor):
-                cursor.execute(statement)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in remove_sql(vendor):
+            cursor.execute(statement)
+        for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
+            cursor.execute(statement)
+        for statement in install_sql(vendor):
+            cursor.execute(statement)
 
 
 @pytest.fixture
 def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
     """A database whose writes really commit (for threads and several connections); emptied afterwards."""
     with django_db_blocker.unblock():
+        name = str(connection.settings_dict["NAME"])
+        if "test" not in name.rsplit("/", 1)[-1]:
+            pytest.fail(f"refusing to commit to {name!r}: not a test database")
         try:
             yield
         finally:

@@ -27,10 +27,12 @@ class Subject(Protocol):
 
     pk: Any
     is_active: bool
-    is_authenticated: bool
     roles: Sequence[str]
     clearance: str
     compartments: Sequence[str]
+
+    @property
+    def is_authenticated(self) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection
 from django.http import Http404
 
-from appliance.auditlog.recorder import record_on_its_own
+from appliance.auditlog.recorder import AuditWriteError, record_on_its_own
 
 
 class AccessDenied(Http404):
@@ -46,10 +46,17 @@ class AccessDenied(Http404):
 
 
 def deny(*, permission: str, gate: str, object_type: str = "", object_id: str = "", path: str = "") -> AccessDenied:
-    """Build the refusal and record it now if no transaction is open; the caller raises it."""
-    denied = AccessDenied(
-        permission=permission, gate=gate, object_type=object_type, object_id=object_id, path=path
-    )
-    if not connection.in_atomic_block:
+    """Build the refusal and record it now if it can be a transaction of its own; the caller raises it.
+
+    Whether it can is the recorder's rule (`record_on_its_own`), asked rather than restated here: a second,
+    stricter copy of that rule once left refusals raised outside any view (the middleware's role gate, unguarded
+    views) unrecorded wherever the two disagreed. Inside the refused action's transaction the recorder refuses
+    before touching the database, and the record is written after the rollback by whoever catches the exception.
+    """
+    denied = AccessDenied(permission=permission, gate=gate, object_type=object_type, object_id=object_id, path=path)
+    try:
         denied.record()
+    except AuditWriteError:
+        if not connection.in_atomic_block:
+            raise  # not the "inside a transaction" refusal: a real failure to audit, so fail closed
     return denied

@@ -17,16 +17,16 @@ from appliance.access.denial import deny
 class PolicyPermission(BasePermission):
     """Views name `required_permission`; anonymous callers get 401, everyone refused gets an audited 404."""
 
-    def has_permission(self, request: Request, view: "APIView") -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         permission = view.required_permission  # type: ignore[attr-defined]
         if not request.user or not request.user.is_authenticated:
             return False  # DRF answers 401 with the authentication header
-        decision = decide(request.user, permission)  # type: ignore[arg-type]
+        decision = decide(request.user, permission)
         if not decision:
             raise deny(permission=permission, gate=decision.gate, path=request.path)
         return True
 
-    def has_object_permission(self, request: Request, view: "APIView", obj: Any) -> bool:
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         permission = view.required_permission  # type: ignore[attr-defined]
         if not isinstance(obj, Protected):
             return True

@@ -33,7 +33,7 @@ class DenyByDefaultMiddleware:
             return None  # a DRF view: its own authentication runs first, then PolicyPermission
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        decision = decide(request.user, rule.permission)  # type: ignore[arg-type]
+        decision = decide(request.user, rule.permission)
         if not decision:
             raise deny(permission=rule.permission, gate=decision.gate, path=request.path)
         return None

@@ -92,7 +92,9 @@ class Security:
     idle_minutes: int
     idle_minutes_by_role: Mapping[str, int]
     absolute_hours: int
+    consent_valid_minutes: int
     mfa_required_for_roles: frozenset[str]
+    mfa_pending_minutes: int
     totp_step_seconds: int
     totp_tolerance_steps: int
     token_default_lifetime_days: int
@@ -306,7 +308,9 @@ def _parse_security(document: Mapping[str, Any], roles: Mapping[str, Role]) -> S
         idle_minutes=reader.integer("session.idle_minutes", at_least=1, at_most=15),
         idle_minutes_by_role=by_role,
         absolute_hours=reader.integer("session.absolute_hours", at_least=1, at_most=24),
+        consent_valid_minutes=reader.integer("session.consent_valid_minutes", at_least=1, at_most=60),
         mfa_required_for_roles=frozenset(mfa_roles),
+        mfa_pending_minutes=reader.integer("mfa.pending_minutes", at_least=1, at_most=15),
         totp_step_seconds=reader.integer("mfa.totp_step_seconds", at_least=15, at_most=60),
         totp_tolerance_steps=reader.integer("mfa.totp_tolerance_steps", at_least=0, at_most=2),
         token_default_lifetime_days=default_days,

@@ -13,9 +13,9 @@ from appliance.access.policy import get_policy
 class PolicyPBKDF2PasswordHasher(PBKDF2PasswordHasher):
     """PBKDF2-HMAC-SHA256 (FIPS-approved, V-222542) with the policy's iteration count."""
 
-    @property  # type: ignore[override]
-    def iterations(self) -> int:
-        return get_policy().security.password.pbkdf2_iterations
+    def __init__(self) -> None:
+        # Hashers are built on first use, after the access app has loaded the policy.
+        self.iterations = get_policy().security.password.pbkdf2_iterations
 
 
 def changed_positions(old: str, new: str) -> int:

@@ -24,13 +24,13 @@ class AuditContext:
     token: str = ""  # the id (never the secret) of the API token that authenticated the request
 
 
-_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
-    "audit_context", default=AuditContext(component="system")
-)
+_SYSTEM = AuditContext(component="system", request_id="")
+_current: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar("audit_context", default=None)
 
 
 def current() -> AuditContext:
-    return _current.get()
+    """The context of the running request, command or job; outside any, the system itself."""
+    return _current.get() or _SYSTEM
 
 
 @contextmanager
@@ -44,6 +44,6 @@ def audit_context(context: AuditContext) -> Iterator[AuditContext]:
 
 def update(**changes: object) -> AuditContext:
     """Refine the current context in place (after authentication names the actor, for instance)."""
-    context = replace(_current.get(), **changes)  # type: ignore[arg-type]
+    context = replace(current(), **changes)  # type: ignore[arg-type]
     _current.set(context)
     return context

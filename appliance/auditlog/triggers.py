@@ -22,10 +22,12 @@ def install_sql(vendor: str) -> list[str]:
                 )
         return statements
     if vendor == "postgresql":
+        # No '%' anywhere (RAISE's own format placeholders included): the migration runs this through
+        # schema_editor.execute(sql, params=()), where psycopg would take a '%' for a query parameter.
         statements.append(
             "CREATE OR REPLACE FUNCTION auditlog_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN RAISE EXCEPTION '{MESSAGE} (% on %)', TG_OP, TG_TABLE_NAME "
-            "USING ERRCODE = 'insufficient_privilege'; END $$"
+            f"BEGIN RAISE EXCEPTION USING MESSAGE = '{MESSAGE} (' || TG_OP || ' on ' || TG_TABLE_NAME || ')', "
+            "ERRCODE = 'insufficient_privilege'; END $$"
         )
         for table in APPEND_ONLY_TABLES:
             statements.append(
@@ -44,7 +46,10 @@ def remove_sql(vendor: str) -> list[str]:
     statements: list[str] = []
     if vendor == "sqlite":
         for table in APPEND_ONLY_TABLES:
-            statements += [f"DROP TRIGGER IF EXISTS {table}_no_update", f"DROP TRIGGER IF EXISTS {table}_no_delete"]
+            statements += [
+                f"DROP TRIGGER IF EXISTS {table}_no_update",
+                f"DROP TRIGGER IF EXISTS {table}_no_delete",
+            ]
         return statements
     if vendor == "postgresql":
         for table in APPEND_ONLY_TABLES:

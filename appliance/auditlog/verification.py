@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from audit.encoding import EncodingError, canonical_json, leaf_hash
 from appliance.auditlog.models import AuditRecord
 from appliance.auditlog.recorder import format_time
+from audit.encoding import EncodingError, canonical_json, leaf_hash
 
 
 @dataclass(frozen=True)

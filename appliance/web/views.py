@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.staticfiles.views import serve as serve_static
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
@@ -29,7 +30,9 @@ def home(request: HttpRequest) -> HttpResponse:
     policy = get_policy()
     roles = list(request.user.roles)  # type: ignore[union-attr]
     sections = [
-        {"title": title, "text": text} for permission, title, text in HOME_SECTIONS if roles_grant(policy, roles, permission)
+        {"title": title, "text": text}
+        for permission, title, text in HOME_SECTIONS
+        if roles_grant(policy, roles, permission)
     ]
     role_descriptions = [policy.roles[r].description for r in roles if r in policy.roles]
     return render(request, "web/home.html", {"sections": sections, "role_descriptions": role_descriptions})
@@ -49,6 +52,6 @@ def banner_css(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @public("development mode only: the vendored static assets (nginx serves them in production)")
-def development_static(request: HttpRequest, path: str) -> HttpResponse:
+def development_static(request: HttpRequest, path: str) -> HttpResponseBase:
     """Serve static files from the apps' folders when gunicorn runs without nginx (`make run`)."""
     return serve_static(request, path, insecure=True)

@@ -32,9 +32,7 @@ safe_ints = st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
 scalars = st.one_of(st.none(), st.booleans(), safe_ints, texts)
 values = st.recursive(
     scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=5), st.dictionaries(texts, children, max_size=6)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(texts, children, max_size=6)),
     max_leaves=30,
 )
 
@@ -93,7 +91,7 @@ def test_it_sorts_object_keys_by_utf16_code_units_not_code_points() -> None:
 
 
 def test_it_escapes_control_characters_like_ecmascript() -> None:
-    assert canonical_json("\x00\b\t\n\f\r\x1f\x7f\"\\/") == b'"\\u0000\\b\\t\\n\\f\\r\\u001f\x7f\\"\\\\/"'
+    assert canonical_json('\x00\b\t\n\f\r\x1f\x7f"\\/') == b'"\\u0000\\b\\t\\n\\f\\r\\u001f\x7f\\"\\\\/"'
 
 
 @pytest.mark.parametrize(

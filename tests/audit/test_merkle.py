@@ -163,7 +163,9 @@ def corrupt_consistency(size1, size2, root1, root2, proof):
         ("truncated proof", size1, size2, root1, root2, proof[:-1]),
         ("size going backwards", size2, size1, root2, root1, proof),
     ]
-    probes += [(f"proof[{i}] bit 4 flipped", size1, size2, root1, root2, flipped(proof, i, 16)) for i in range(len(proof))]
+    probes += [
+        (f"proof[{i}] bit 4 flipped", size1, size2, root1, root2, flipped(proof, i, 16)) for i in range(len(proof))
+    ]
     return probes
 
 

@@ -21,7 +21,12 @@ def start(config: Path | None, *args: str, extra_env: dict[str, str] | None = No
     env.update(extra_env or {})
     command = list(args) or ["check"]
     return subprocess.run(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -43,7 +48,10 @@ def production_config(tmp_path: Path):
         config: dict[str, dict[str, object] | None] = {
             "appliance": {"mode": "production", "id": "appliance.test.example"},
             "paths": {"data_dir": str(data), "key_dir": str(tmp_path / "keys")},
-            "http": {"allowed_hosts": ["labeling.example.mil"], "csrf_trusted_origins": ["https://labeling.example.mil"]},
+            "http": {
+                "allowed_hosts": ["labeling.example.mil"],
+                "csrf_trusted_origins": ["https://labeling.example.mil"],
+            },
             "database": {"url": "postgres://appliance@127.0.0.1:5432/appliance"},
             "secret_key_file": None,
         }
@@ -54,9 +62,7 @@ def production_config(tmp_path: Path):
                 continue
             lines.append(f"[{section}]")
             for name, value in values.items():
-                rendered = (
-                    "[" + ", ".join(f'"{v}"' for v in value) + "]" if isinstance(value, list) else f'"{value}"'
-                )
+                rendered = "[" + ", ".join(f'"{v}"' for v in value) + "]" if isinstance(value, list) else f'"{value}"'
                 lines.append(f"{name} = {rendered}")
         path = tmp_path / "appliance.toml"
         path.write_text("\n".join(lines) + "\n")
@@ -141,7 +147,9 @@ def test_a_broken_policy_stops_start_up_naming_the_file(production_config, tmp_p
     policy.mkdir()
     for source in (ROOT / "policies").glob("*.toml"):
         (policy / source.name).write_text(source.read_text())
-    (policy / "security.toml").write_text((policy / "security.toml").read_text().replace("min_length = 15", "min_length = 8"))
+    (policy / "security.toml").write_text(
+        (policy / "security.toml").read_text().replace("min_length = 15", "min_length = 8")
+    )
     config = production_config()
     config.write_text(config.read_text() + "\n")
     result = start(config, extra_env={"APPLIANCE_PATHS_POLICY_DIR": str(policy)})

@@ -4,45 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditCheckpoint',
+            name="AuditCheckpoint",
             fields=[
-                ('size', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('root_hash', models.BinaryField(max_length=32)),
-                ('time', models.DateTimeField()),
-                ('key_id', models.CharField(max_length=64)),
-                ('note', models.TextField()),
+                ("size", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("root_hash", models.BinaryField(max_length=32)),
+                ("time", models.DateTimeField()),
+                ("key_id", models.CharField(max_length=64)),
+                ("note", models.TextField()),
             ],
             options={
-                'ordering': ['size'],
+                "ordering": ["size"],
             },
         ),
         migrations.CreateModel(
-            name='AuditRecord',
+            name="AuditRecord",
             fields=[
-                ('seq', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('time', models.DateTimeField(db_index=True)),
-                ('actor', models.CharField(blank=True, db_index=True, max_length=150)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('outcome', models.CharField(db_index=True, max_length=16)),
-                ('object_type', models.CharField(blank=True, max_length=64)),
-                ('object_id', models.CharField(blank=True, max_length=255)),
-                ('label', models.CharField(blank=True, max_length=255)),
-                ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('canonical', models.TextField()),
-                ('leaf_hash', models.BinaryField(max_length=32)),
+                ("seq", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("time", models.DateTimeField(db_index=True)),
+                ("actor", models.CharField(blank=True, db_index=True, max_length=150)),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("outcome", models.CharField(db_index=True, max_length=16)),
+                ("object_type", models.CharField(blank=True, max_length=64)),
+                ("object_id", models.CharField(blank=True, max_length=255)),
+                ("label", models.CharField(blank=True, max_length=255)),
+                ("client_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("canonical", models.TextField()),
+                ("leaf_hash", models.BinaryField(max_length=32)),
             ],
             options={
-                'ordering': ['seq'],
-                'indexes': [models.Index(fields=['object_type', 'object_id'], name='audit_object_idx')],
+                "ordering": ["seq"],
+                "indexes": [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")],
             },
         ),
     ]
