@@ -328,40 +328,28 @@ def unlock_user(target: User, *, by: User | None) -> User:
 
 def disable_user(target: User, *, by: User | None) -> User:
     """Disable the account (V-222415) and terminate its sessions at once, not at their next timeout."""
-    _authorize(by, MANAGE_PERMISSION, object_type="user", object_id=target.username)
-    _refuse_on_self(by, target, "disable")
-    with transaction.atomic():
-        user = _locked_row(target)
-        was_active = user.is_active
-        user.is_active = False
-        user.save(update_fields=["is_active"])
-        ended = _end_sessions(user)
-        _record(
-            by,
-            action="user.disable",
-            object_type="user",
-            object_id=user.username,
-            details={"username": user.username, "was_active": was_active, "sessions_ended": ended},
-        )
-    return user
+    return _set_active(target, by=by, active=False)
 
 
 def enable_user(target: User, *, by: User | None) -> User:
-    """Re-enable a disabled account; a lock, if any, stays until it is released separately."""
+    """Re-enable a disabled account (V-222421); a lock, if any, stays until it is released separately."""
+    return _set_active(target, by=by, active=True)
+
+
+def _set_active(target: User, *, by: User | None, active: bool) -> User:
+    verb = "enable" if active else "disable"
     _authorize(by, MANAGE_PERMISSION, object_type="user", object_id=target.username)
-    _refuse_on_self(by, target, "enable")
+    _refuse_on_self(by, target, verb)
     with transaction.atomic():
         user = _locked_row(target)
-        was_active = user.is_active
-        user.is_active = True
+        details: dict[str, Any] = {"username": user.username, "was_active": user.is_active}
+        user.is_active = active
         user.save(update_fields=["is_active"])
-        _record(
-            by,
-            action="user.enable",
-            object_type="user",
-            object_id=user.username,
-            details={"username": user.username, "was_active": was_active, "locked": user.is_locked},
-        )
+        if active:
+            details["locked"] = user.is_locked
+        else:
+            details["sessions_ended"] = _end_sessions(user)
+        _record(by, action=f"user.{verb}", object_type="user", object_id=user.username, details=details)
     return user
 
 

@@ -386,17 +386,29 @@ def _refuse_if_barred(user: User) -> Attempt | None:
     return Attempt(user=None, reason=reason)
 
 
+def _checked_device(pending: Pending, code: str, *, confirmed: bool) -> TOTPDevice | Attempt:
+    """The pending user's (confirmed or enrolling) device if `code` is right for it, else the refusal to return.
+
+    Runs inside the caller's transaction; the device row is locked so that one code cannot be spent twice.
+    """
+    refusal = _refuse_if_barred(pending.user)
+    if refusal is not None:
+        return refusal
+    device = TOTPDevice.objects.select_for_update().filter(user=pending.user, confirmed=confirmed).first()
+    if device is None:
+        return Attempt(user=None, reason="no second factor enrolled" if confirmed else "no enrolment in progress")
+    if not device.verify_token(code):
+        reason = "wrong second factor" if confirmed else "wrong second factor (enrolment)"
+        return register_failure(user=pending.user, reason=reason)
+    return device
+
+
 def verify_second_factor(*, request: HttpRequest, pending: Pending, code: str) -> Attempt:
     """Check a TOTP code for a pending sign-in; a right code signs in, a wrong one counts toward the lockout."""
     with transaction.atomic():
-        refusal = _refuse_if_barred(pending.user)
-        if refusal is not None:
-            return refusal
-        device = TOTPDevice.objects.select_for_update().filter(user=pending.user, confirmed=True).first()
-        if device is None:
-            return Attempt(user=None, reason="no second factor enrolled")
-        if not device.verify_token(code):
-            return register_failure(user=pending.user, reason="wrong second factor")
+        device = _checked_device(pending, code, confirmed=True)
+        if isinstance(device, Attempt):
+            return device
         if not complete_sign_in(request=request, user=pending.user, method=TWO_FACTOR, device=device):
             return Attempt(user=None, reason="locked or disabled")
     return Attempt(user=pending.user)
@@ -405,14 +417,9 @@ def verify_second_factor(*, request: HttpRequest, pending: Pending, code: str) -
 def confirm_enrolment(*, request: HttpRequest, pending: Pending, code: str) -> Attempt:
     """Confirm the pending user's new TOTP device with a code from it, which also completes their sign-in."""
     with transaction.atomic():
-        refusal = _refuse_if_barred(pending.user)
-        if refusal is not None:
-            return refusal
-        device = TOTPDevice.objects.select_for_update().filter(user=pending.user, confirmed=False).first()
-        if device is None:
-            return Attempt(user=None, reason="no enrolment in progress")
-        if not device.verify_token(code):
-            return register_failure(user=pending.user, reason="wrong second factor (enrolment)")
+        device = _checked_device(pending, code, confirmed=False)
+        if isinstance(device, Attempt):
+            return device
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         record(
