@@ -35,6 +35,8 @@ KEY_DIR = config.path("paths.key_dir", None if PRODUCTION else DATA_DIR / "keys"
 POLICY_DIR = config.path("paths.policy_dir", BASE_DIR / "policies")
 STATIC_ROOT = config.path("paths.static_root", DATA_DIR / "static")
 APPLIANCE_ID = config.string("appliance.id", "appliance.dev.local")
+# Space allocated to the audit tables; `appliance.auditlog.storage` alerts at 75% of it (V-222483).
+AUDIT_STORAGE_BUDGET_MB = config.integer("audit.storage_budget_mb", 10240, minimum=1)
 
 
 def _development_secret_key() -> str:

@@ -1,4 +1,5 @@
-"""WSGI entry point for gunicorn. Runs the start-up checks (policy audit) once per worker process."""
+"""WSGI entry point for gunicorn. Runs the start-up checks once per worker process: the audit self-check
+(V-222616; in production a failure stops the worker from starting) and the policy audit."""
 
 import os
 

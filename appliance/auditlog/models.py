@@ -32,13 +32,22 @@ class AuditRecord(models.Model):
 
 
 class AuditCheckpoint(models.Model):
-    """A signed commitment to the log's first `size` records (C2SP signed note); append-only like the records."""
+    """A signed commitment to the log's first `size` records (C2SP signed note); append-only like the records.
+
+    `note` is the only authoritative column: `size`, `root_hash`, `time`, `key_id` and `rotate_to` are copies of
+    what it signs, for queries, and the verifier checks that they agree with it. `right_edge` (a JSON list of
+    base64 hashes, the perfect subtrees of the first `size` leaves, largest first) lets the next checkpoint and
+    the start-up self-check continue the tree from here in O(records since) instead of re-reading the log; it is
+    authenticated by recomputing this checkpoint's signed root from it.
+    """
 
     size = models.BigIntegerField(primary_key=True)
     root_hash = models.BinaryField(max_length=32)
     time = models.DateTimeField()
-    key_id = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=255)  # the key that signed it (the old key of a rotation)
     note = models.TextField()
+    right_edge = models.TextField(default="[]")
+    rotate_to = models.CharField(max_length=255, blank=True, default="")  # verifier key text a rotation announces
 
     class Meta:
         ordering = ["size"]

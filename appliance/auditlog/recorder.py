@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from appliance.auditlog.checkpoints import after_append
 from appliance.auditlog.context import current
 from appliance.auditlog.models import AuditRecord
 from audit.encoding import EncodingError, canonical_json, leaf_hash
@@ -105,7 +106,7 @@ def record(
             canonical = canonical_json(body)
         except EncodingError as exc:
             raise AuditWriteError(f"audit record for {action} cannot be encoded: {exc}") from exc
-        return AuditRecord.objects.create(
+        row = AuditRecord.objects.create(
             seq=seq,
             time=moment,
             actor=actor_name,
@@ -119,6 +120,8 @@ def record(
             canonical=canonical.decode("utf-8"),
             leaf_hash=leaf_hash(canonical),
         )
+        after_append(row)  # a signed checkpoint, when one is due, in this same transaction
+        return row
 
 
 def record_on_its_own(**kwargs: Any) -> AuditRecord:

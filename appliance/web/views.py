@@ -6,12 +6,18 @@ from django.contrib.staticfiles.views import serve as serve_static
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from appliance.access.decision import roles_grant
 from appliance.access.markers import public, requires
 from appliance.access.policy import get_policy
+
+# Work areas that have a page already, by title: their card's heading links to it (built with format_html, so
+# the home template renders it as it renders every title; the others stay plain text until their page exists).
+SECTION_PAGES = {"Audit log": "auditlog:search"}
 
 # What a home page offers, keyed by the permission that unlocks it; the policy decides who sees which.
 HOME_SECTIONS = (
@@ -24,13 +30,18 @@ HOME_SECTIONS = (
 )
 
 
+def _linked(title: str) -> str:
+    page = SECTION_PAGES.get(title)
+    return format_html('<a href="{}">{}</a>', reverse(page), title) if page else title
+
+
 @require_GET
 @requires("account.self")
 def home(request: HttpRequest) -> HttpResponse:
     policy = get_policy()
     roles = list(request.user.roles)  # type: ignore[union-attr]
     sections = [
-        {"title": title, "text": text}
+        {"title": _linked(title), "text": text}
         for permission, title, text in HOME_SECTIONS
         if roles_grant(policy, roles, permission)
     ]

@@ -1,0 +1,137 @@
+"""The start-up self-check of the audit log (V-222616): the newest checkpoint and the tail, in O(tail).
+
+On failure the process raises an alert (CRITICAL on `appliance.audit`), records `audit.selfcheck` with outcome
+`error`, and in production refuses to start. The checks of the tail are those of V-222501/V-222502.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from appliance.auditlog.checkpoints import make_checkpoint
+from appliance.auditlog.models import AuditCheckpoint, AuditRecord
+from appliance.auditlog.recorder import record
+from appliance.auditlog.signing import KEY_FILE
+from appliance.auditlog.triggers import install_sql, remove_sql
+from appliance.startup import AuditSelfCheckFailed, run_startup_checks
+from audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
+from tests.auditlog.helpers import body_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def key_dir(settings, tmp_path: Path) -> Path:
+    settings.KEY_DIR = tmp_path / "keys"
+    return settings.KEY_DIR
+
+
+@pytest.fixture
+def log() -> None:
+    for index in range(6):
+        with transaction.atomic():
+            record(action="session.test", details={"i": index})
+        if index == 3:
+            make_checkpoint(force=True)  # covers 0..3; 4 and 5 are the tail
+
+
+@pytest.fixture
+def without_triggers(log) -> Iterator[None]:
+    with connection.cursor() as cursor:
+        for statement in remove_sql(connection.vendor):
+            cursor.execute(statement)
+    yield
+    with connection.cursor() as cursor:
+        for statement in install_sql(connection.vendor):
+            cursor.execute(statement)
+
+
+def selfcheck_records() -> list[dict]:
+    return [body_of(row) for row in AuditRecord.objects.filter(action="audit.selfcheck")]
+
+
+@pytest.mark.usefixtures("log")
+def test_a_sound_log_is_recorded_as_checked_before_anything_else_is_appended():
+    run_startup_checks(component="web")
+    [check] = selfcheck_records()
+    assert (check["outcome"], check["seq"]) == ("ok", 6)
+    assert check["details"] == {"checked": 2, "checkpoints": 1}
+    assert AuditRecord.objects.get(seq=7).action == "policy.load"
+
+
+@pytest.mark.usefixtures("log")
+def test_the_self_check_reads_only_the_tail():
+    with CaptureQueriesContext(connection) as queries:
+        run_startup_checks(component="web")
+    reads = [q["sql"] for q in queries.captured_queries if "canonical" in q["sql"] and "SELECT" in q["sql"]]
+    assert reads
+    assert all(">= 4" in sql for sql in reads), reads
+
+
+def edit_tail() -> None:
+    AuditRecord.objects.filter(seq=5).update(canonical='{"forged":true}')
+
+
+def forge_right_edge() -> None:
+    AuditCheckpoint.objects.filter(size=4).update(right_edge='["' + "A" * 43 + '="]')
+
+
+def foreign_newest() -> None:
+    row = AuditCheckpoint.objects.get(size=4)
+    other = SigningKey.generate(row.note.split("\n", 1)[0])
+    note = sign_checkpoint(
+        Checkpoint(origin=row.note.split("\n", 1)[0], size=4, root=bytes(row.root_hash), time=row.time), other
+    )
+    AuditCheckpoint.objects.filter(size=4).update(note=note, key_id=other.verifier.key_id)
+
+
+def truncate_covered() -> None:
+    AuditRecord.objects.filter(seq__gte=2).delete()
+
+
+FAILURES = {
+    "edited-tail-record": (edit_tail, "record 5: leaf hash does not match"),
+    "forged-right-edge": (
+        forge_right_edge,
+        "checkpoint of size 4: its stored right edge does not give its signed root",
+    ),
+    "newest-signed-by-another-key": (foreign_newest, "checkpoint of size 4: checkpoint of size 4 is not signed"),
+    "covered-records-removed": (truncate_covered, "checkpoint of size 4: covers records beyond the log's end (2)"),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES.keys())
+@pytest.mark.usefixtures("without_triggers")
+def test_a_failed_self_check_alerts_and_is_recorded(failure, caplog):
+    tamper, message = failure
+    tamper()
+    with caplog.at_level(logging.CRITICAL, logger="appliance.audit"):
+        run_startup_checks(component="web")
+    assert f"audit log self-check FAILED at {message}" in caplog.text
+    [check] = selfcheck_records()
+    assert check["outcome"] == "error"
+    assert message.split(": ", 1)[-1] in check["details"]["problem"]
+
+
+@pytest.mark.usefixtures("without_triggers")
+def test_production_refuses_to_start_on_a_failed_self_check(settings):
+    edit_tail()
+    settings.PRODUCTION = True
+    with pytest.raises(AuditSelfCheckFailed, match="record 5: leaf hash"):
+        run_startup_checks(component="web")
+    assert not AuditRecord.objects.filter(action="policy.load").exists()
+
+
+@pytest.mark.usefixtures("log")
+def test_production_refuses_to_start_without_its_signing_key(settings, key_dir, caplog):
+    (key_dir / KEY_FILE).unlink()
+    settings.PRODUCTION = True
+    with caplog.at_level(logging.CRITICAL, logger="appliance.audit"), pytest.raises(AuditSelfCheckFailed):
+        run_startup_checks(component="web")
+    assert str(key_dir / KEY_FILE) in caplog.text
