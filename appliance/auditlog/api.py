@@ -19,7 +19,8 @@ from rest_framework.views import APIView
 from appliance.access.drf import PolicyPermission
 from appliance.auditlog.proofs import StateError, VerifyState, prove_inclusion, start_verification, verify_step
 from appliance.auditlog.recorder import record
-from appliance.auditlog.selectors import export_archive, log_size, newest_checkpoint, record_by_seq, search_records
+from appliance.auditlog.search import search_and_record
+from appliance.auditlog.selectors import export_archive, log_size, newest_checkpoint, record_by_seq
 from appliance.auditlog.serializers import ProofOut, RecordOut, RecordQuery, VerifyStepIn
 
 
@@ -32,14 +33,7 @@ class RecordListView(APIView):
     def get(self, request: Request) -> Response:
         query = RecordQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = query.validated_data
-        filters = query.filters()
-        page = search_records(filters, before=data.get("before"), after=data.get("after"), limit=data["limit"])
-        details: dict[str, Any] = {"filters": filters.as_details(), "returned": len(page.items)}
-        for cursor in ("before", "after"):
-            if cursor in data:
-                details[cursor] = data[cursor]
-        record(action="audit.search", details=details)
+        page = search_and_record(query)
         return Response(
             {
                 "results": RecordOut(page.items, many=True).data,

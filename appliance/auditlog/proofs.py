@@ -25,7 +25,7 @@ from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 
 # The row check that `verify_log` applies; reused, not restated, so the chunked verifier and `audit verify`
 # can never disagree about what a good record is. (verification.py keeps it private; see the module docstring.)
-from appliance.auditlog.verification import _check_row
+from appliance.auditlog.verification import check_record_row
 from audit.encoding import leaf_hash
 from audit.merkle import CompactRange, ProofError, inclusion_proof, verify_inclusion
 
@@ -199,7 +199,7 @@ def verify_step(state: VerifyState, *, limit: int = VERIFY_CHUNK) -> StepResult:
     expected, checkpoints = start, 0
     rows = AuditRecord.objects.filter(seq__gte=start, seq__lt=end).order_by("seq").iterator(chunk_size=2000)
     for row in rows:
-        problem = _check_row(row, expected)
+        problem = check_record_row(row, expected)
         if problem:
             return StepResult(state=_at(state, expected, tree, checkpoints), ok=False, problem=problem, bad_seq=row.seq)
         tree.append(bytes(row.leaf_hash))

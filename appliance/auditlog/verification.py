@@ -46,7 +46,7 @@ class VerifyResult:
         return self.problem
 
 
-def _check_row(row: AuditRecord, expected_seq: int) -> str:
+def check_record_row(row: AuditRecord, expected_seq: int) -> str:
     if row.seq != expected_seq:
         return f"sequence gap: expected record {expected_seq}, found {row.seq}"
     raw = row.canonical.encode("utf-8")
@@ -175,7 +175,7 @@ def verify_log(
     if failure:
         return failure
     for row in AuditRecord.objects.order_by("seq").iterator(chunk_size=2000):
-        problem = _check_row(row, tree.size)
+        problem = check_record_row(row, tree.size)
         if not problem and format_time(row.time) < last_time:
             problem = "time is earlier than the record before it (records reordered?)"
         if problem:
@@ -223,7 +223,7 @@ def check_tail() -> VerifyResult:
         start = row.size
     expected = start
     for record_row in AuditRecord.objects.filter(seq__gte=start).order_by("seq").iterator(chunk_size=2000):
-        problem = _check_row(record_row, expected)
+        problem = check_record_row(record_row, expected)
         if problem:
             return VerifyResult(
                 ok=False, checked=expected - start, problem=problem, bad_seq=record_row.seq, checkpoints=1

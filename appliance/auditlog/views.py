@@ -22,7 +22,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from appliance.access.markers import requires
 from appliance.auditlog.proofs import prove_inclusion, recomputed_leaf
 from appliance.auditlog.recorder import OUTCOMES, record
-from appliance.auditlog.selectors import export_archive, newest_checkpoint, record_by_seq, search_records
+from appliance.auditlog.search import search_and_record
+from appliance.auditlog.selectors import export_archive, newest_checkpoint, record_by_seq
 from appliance.auditlog.serializers import RecordQuery, problems_of
 
 # The search form's fields, in the order the page shows them (the cursor is not a field: it rides in the links).
@@ -53,14 +54,7 @@ def search(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"values": given.dict(), "outcomes": OUTCOMES}
     if not query.is_valid():
         return render(request, "auditlog/search.html", {**context, "problems": problems_of(query.errors)}, status=400)
-    data = query.validated_data
-    filters = query.filters()
-    page = search_records(filters, before=data.get("before"), after=data.get("after"), limit=data["limit"])
-    details: dict[str, Any] = {"filters": filters.as_details(), "returned": len(page.items)}
-    for cursor in ("before", "after"):
-        if cursor in data:
-            details[cursor] = data[cursor]
-    record(action="audit.search", details=details)
+    page = search_and_record(query)
     kept = {name: given[name] for name in (*FILTER_FIELDS, "limit") if name in given}
     return render(
         request,
