@@ -1,4 +1,5 @@
-"""Start-up checks of a serving or working process: the audit self-check, then which policy is in force.
+"""Start-up checks of a serving or working process: the audit self-check, records left staged, which policy is
+in force, and the audit log's share of its storage budget (V-222483).
 
 The audit self-check (V-222616) runs before the process appends anything: the newest signed checkpoint must
 verify with a known key, its stored right edge must give its signed root, and the records since it must be dense
@@ -19,6 +20,8 @@ from appliance.access.policy import get_policy
 from appliance.auditlog.checkpoints import complete_interrupted_rotation
 from appliance.auditlog.context import AuditContext, audit_context
 from appliance.auditlog.recorder import record
+from appliance.auditlog.sequencer import drain_staged
+from appliance.auditlog.storage import check_audit_storage
 from appliance.auditlog.verification import VerifyResult, check_tail
 from appliance.lib.config import ConfigError
 
@@ -74,6 +77,10 @@ def run_startup_checks(*, component: str) -> None:
     policy = get_policy()
     with audit_context(AuditContext(component=component, actor="system")):
         run_audit_self_check()
+        # Records a process staged and did not live to sequence (killed right after its commit) go in now.
+        moved = drain_staged()
+        if moved:
+            logger.warning("audit: %s staged records left by an earlier process were sequenced", moved)
         with transaction.atomic():
             record(
                 action="policy.load",
@@ -81,3 +88,5 @@ def run_startup_checks(*, component: str) -> None:
                 object_id="policies",
                 details={"files": dict(policy.file_hashes), "roles": sorted(policy.roles)},
             )
+        with transaction.atomic():
+            check_audit_storage()

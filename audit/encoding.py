@@ -10,6 +10,7 @@ implementation.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 
 # ECMAScript JSON.stringify escapes exactly these, and other control characters as \u00xx (lowercase hex).
@@ -25,18 +26,17 @@ class EncodingError(ValueError):
     """A value that has no canonical form in an audit record (a float, an unsafe integer, a non-string key)."""
 
 
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
 def _encode_string(text: str) -> str:
-    out = ['"']
-    for char in text:
-        escaped = _SHORT_ESCAPES.get(char)
-        if escaped is not None:
-            out.append(escaped)
-        elif char < " ":
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+    # One regular-expression pass: most strings need no escape at all, and this is the encoder's hot path.
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
 
 
 def _utf16_key(name: str) -> bytes:
@@ -47,27 +47,34 @@ def _utf16_key(name: str) -> bytes:
 
 
 def _encode(value: object, parts: list[str]) -> None:
-    if value is None:
+    kind = type(value)  # exact types first: the common case, and much cheaper than isinstance chains
+    if kind is str:
+        parts.append(_encode_string(value))  # type: ignore[arg-type]
+    elif value is None:
         parts.append("null")
     elif value is True:
         parts.append("true")
     elif value is False:
         parts.append("false")
+    elif kind is dict or isinstance(value, Mapping):
+        mapping: Mapping[object, object] = value  # type: ignore[assignment]
+        keys = _sorted_keys(mapping)
+        parts.append("{")
+        first = True
+        for key in keys:
+            if not first:
+                parts.append(",")
+            first = False
+            parts.append(_encode_string(key))
+            parts.append(":")
+            _encode(mapping[key], parts)
+        parts.append("}")
     elif isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise EncodingError(f"integer {value} is outside the IEEE-754 safe range")
-        parts.append(str(value))
+        parts.append(str(int(value)))
     elif isinstance(value, str):
         parts.append(_encode_string(value))
-    elif isinstance(value, Mapping):
-        parts.append("{")
-        for index, key in enumerate(sorted(value, key=_check_key)):
-            if index:
-                parts.append(",")
-            parts.append(_encode_string(key))
-            parts.append(":")
-            _encode(value[key], parts)
-        parts.append("}")
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         parts.append("[")
         for index, item in enumerate(value):
@@ -79,10 +86,18 @@ def _encode(value: object, parts: list[str]) -> None:
         raise EncodingError(f"{type(value).__name__} has no canonical form in an audit record")
 
 
-def _check_key(key: object) -> bytes:
-    if not isinstance(key, str):
-        raise EncodingError(f"object keys must be strings, not {type(key).__name__}")
-    return _utf16_key(key)
+def _sorted_keys(mapping: Mapping[object, object]) -> list[str]:
+    """The keys in RFC 8785 order: by UTF-16 code units, which for all-ASCII keys is plain string order."""
+    keys = list(mapping)
+    for key in keys:
+        if type(key) is not str and not isinstance(key, str):
+            raise EncodingError(f"object keys must be strings, not {type(key).__name__}")
+    names: list[str] = keys  # type: ignore[assignment]
+    if all(name.isascii() for name in names):
+        names.sort()
+    else:
+        names.sort(key=_utf16_key)
+    return names
 
 
 def canonical_json(value: object) -> bytes:

@@ -38,7 +38,8 @@ from appliance.accounts.models import USERNAME_PATTERN, ApiToken, User
 from appliance.accounts.passwords import password_problems
 from appliance.accounts.tokens import digest_of, new_token_secret
 from appliance.auditlog.context import audit_context, current
-from appliance.auditlog.recorder import format_time, record
+from appliance.auditlog.recorder import record
+from appliance.auditlog.sequencer import format_time
 
 MANAGE_PERMISSION = "user.manage"
 SELF_PERMISSION = "account.self"

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from appliance.access.policy import get_policy
+from appliance.auditlog.locking import hold_append_lock
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 from appliance.auditlog.signing import (
     finish_rotation,
@@ -53,9 +54,6 @@ from audit.checkpoint import (
 from audit.encoding import leaf_hash
 from audit.merkle import CompactRange, ProofError
 
-# Must equal recorder._APPEND_LOCK_ID: a checkpoint made outside record() serialises with appends on it.
-APPEND_LOCK_ID = 7_316_420_051
-
 logger = logging.getLogger("appliance.audit")
 _deferred: ContextVar[bool] = ContextVar("audit_checkpoints_deferred", default=False)
 
@@ -73,13 +71,6 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         _deferred.reset(token)
-
-
-def hold_append_lock() -> None:
-    """Take the append lock for the rest of the transaction (re-entrant; SQLite's IMMEDIATE BEGIN holds it)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_ID])
 
 
 def newest() -> AuditCheckpoint | None:
@@ -202,25 +193,52 @@ def _first_record_time() -> datetime | None:
     return AuditRecord.objects.filter(seq=0).values_list("time", flat=True).first()
 
 
-def _due(previous: AuditCheckpoint | None, end: int, moment: datetime) -> bool:
+def _due(covered: int, covered_at: datetime | None, end: int, moment: datetime) -> bool:
+    """Whether a checkpoint is due at log size `end`, the newest covering `covered` records, signed `covered_at`
+    (None before the first checkpoint)."""
     rules = get_policy().security
-    covered = previous.size if previous is not None else 0
     if end <= covered:
         return False
     if end - covered >= rules.checkpoint_every_records:
         return True
-    since = previous.time if previous is not None else _first_record_time()
+    since = covered_at if covered_at is not None else _first_record_time()
     return since is not None and moment - since >= timedelta(seconds=rules.checkpoint_every_seconds)
 
 
+def _due_after(previous: AuditCheckpoint | None, end: int, moment: datetime) -> bool:
+    return _due(previous.size if previous else 0, previous.time if previous else None, end, moment)
+
+
+_NEWEST_SIZE_AND_TIME = f"SELECT size, time FROM {AuditCheckpoint._meta.db_table} ORDER BY size DESC LIMIT 1"  # noqa: S608
+
+
+def _newest_size_and_time() -> tuple[int, datetime | None]:
+    """The newest checkpoint's size and time in one raw query (this runs on every append)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEWEST_SIZE_AND_TIME)
+        row = cursor.fetchone()
+    if row is None:
+        return 0, None
+    size, moment = row
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:  # SQLite hands back naive UTC, as the ORM stored it
+        moment = moment.replace(tzinfo=UTC)
+    return int(size), moment
+
+
 def after_append(row: AuditRecord) -> None:
-    """The recorder's hook, in the append's transaction: append a checkpoint covering `row` when one is due."""
+    """The recorder's hook, in the append's transaction: append a checkpoint covering `row` when one is due.
+
+    Runs on every append, so it reads only the newest checkpoint's size and time; the whole row only when due.
+    """
     if _deferred.get():
         return
-    previous = newest()
+    covered, covered_at = _newest_size_and_time()
     end = row.seq + 1
-    if not _due(previous, end, row.time):
+    if not _due(covered, covered_at, end, row.time):
         return
+    previous = newest()
     try:
         with transaction.atomic():  # a savepoint: a refusal leaves the caller's transaction usable
             _append(previous, end, signers=(load_signing_key(),))
@@ -239,7 +257,7 @@ def make_checkpoint(*, force: bool = False) -> AuditCheckpoint | None:
         end = log_end()
         if end == 0 or (previous is not None and previous.size == end):
             return previous
-        if not force and not _due(previous, end, timezone.now()):
+        if not force and not _due_after(previous, end, timezone.now()):
             return previous
         return _append(previous, end, signers=(load_signing_key(),))
 

@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from appliance.auditlog.checkpoints import (
     CheckpointRefused,
-    hold_append_lock,
     key_history,
     log_end,
     make_checkpoint,
@@ -30,8 +29,10 @@ from appliance.auditlog.checkpoints import (
     range_of,
 )
 from appliance.auditlog.context import current
+from appliance.auditlog.locking import hold_append_lock
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 from appliance.auditlog.recorder import record
+from appliance.auditlog.sequencer import drain_staged
 from audit.bundle import write_bundle
 from audit.encoding import leaf_hash
 from audit.merkle import CompactRange, ProofError
@@ -78,6 +79,7 @@ def export_bundle(directory: Path, *, since: int = 0) -> Path:
         raise ExportError(f"{directory} already exists; a bundle is written whole into a new folder")
     with transaction.atomic():
         hold_append_lock()
+        drain_staged()  # every record committed before the export is in it
         end = log_end() + 1  # the export's own record is the last one in the bundle
         if not 0 <= since < end:
             raise ExportError(f"--since {since} is outside the log (0..{end - 2})")

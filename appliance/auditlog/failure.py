@@ -23,9 +23,7 @@ from appliance.auditlog.recorder import AuditWriteError
 logger = logging.getLogger("appliance.audit")
 
 # The code of the functions that append: an exception raised while one of them is on the stack is an audit failure.
-_APPEND_CODE: frozenset[CodeType] = frozenset(
-    {recorder.record.__code__, recorder.record_on_its_own.__code__, recorder._next_seq.__code__}
-)
+_APPEND_CODE: frozenset[CodeType] = frozenset({recorder.record.__code__, recorder.record_on_its_own.__code__})
 RETRY_AFTER_SECONDS = 60
 MESSAGE = "The action was refused because its audit record could not be written. Nothing was changed."
 
@@ -57,7 +55,7 @@ def audit_failure(exc: BaseException) -> AuditFailure | None:
             frame = entry.tb_frame
             if frame.f_code in _APPEND_CODE:
                 action = frame.f_locals.get("action")
-                if action is None:  # record_on_its_own or _next_seq: the action is a keyword argument one level up
+                if action is None:  # record_on_its_own: the action is a keyword argument one level up
                     action = (frame.f_locals.get("kwargs") or {}).get("action")
                 return AuditFailure(action=str(action or "(unknown)"), error=type(current).__name__)
         if isinstance(current, AuditWriteError):  # raised before any append frame (by a caller's own check)

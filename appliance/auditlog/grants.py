@@ -8,7 +8,8 @@ only INSERT and SELECT on them: even with the triggers gone it cannot change or 
 - migrator: owns every other table, runs `migrate`, and is a member of the owner so that a migration can still
   alter an audit table; its credential is used only during installs and upgrades, never by the web or workers;
 - runtime: what gunicorn and the workers connect as; SELECT/INSERT/UPDATE/DELETE on the app tables, SELECT and
-  INSERT only on the audit tables, nothing on the schema itself.
+  INSERT only on the audit tables (plus DELETE on the staged records, which sequencing moves into the log),
+  nothing on the schema itself.
 
 This module only plans the SQL (`plan`) from what the schema holds (`inspect`); `manage.py audit_db grants`
 prints or applies it. It never creates roles or sets passwords: the deployment does, and keeps them out of here.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from appliance.auditlog.triggers import APPEND_ONLY_TABLES
+from appliance.auditlog.triggers import APPEND_ONLY_TABLES, NO_UPDATE_FUNCTION, NO_UPDATE_TABLES
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 TRIGGER_FUNCTION = "auditlog_refuse_change()"
@@ -97,12 +98,16 @@ def plan(roles: Roles, schema: Schema) -> list[str]:
             f"REVOKE ALL ON {name} FROM PUBLIC",
             f"REVOKE ALL ON {name} FROM {runtime}",
             f"REVOKE ALL ON {name} FROM {migrator}",
-            f"GRANT SELECT, INSERT ON {name} TO {runtime}",
+            # Staged records are deleted as they are sequenced (never changed: a trigger refuses UPDATE).
+            f"GRANT SELECT, INSERT, DELETE ON {name} TO {runtime}"
+            if table in NO_UPDATE_TABLES
+            else f"GRANT SELECT, INSERT ON {name} TO {runtime}",
         ]
     for sequence in audit_sequences:
         name = f"{ns}.{_q(sequence)}"
         sql += [f"REVOKE ALL ON SEQUENCE {name} FROM {runtime}", f"GRANT USAGE ON SEQUENCE {name} TO {runtime}"]
     sql.append(f"ALTER FUNCTION {ns}.{TRIGGER_FUNCTION} OWNER TO {owner}")
+    sql.append(f"ALTER FUNCTION {ns}.{NO_UPDATE_FUNCTION} OWNER TO {owner}")
     for table in app:
         name = f"{ns}.{_q(table)}"
         sql += [f"ALTER TABLE {name} OWNER TO {migrator}", f"REVOKE ALL ON {name} FROM PUBLIC"]

@@ -31,6 +31,26 @@ class AuditRecord(models.Model):
         return f"#{self.seq} {self.action} {self.outcome}"
 
 
+class AuditStaged(models.Model):
+    """A record committed with its action but not yet given its place (`seq`) in the log.
+
+    When another transaction holds the append lock, `record()` stages the record here instead of waiting, in the
+    action's own transaction, so the record is as durable as the action and concurrent actions commit in parallel
+    (as PostgreSQL groups their commits) instead of one behind the other. Right after each commit the sequencer
+    moves staged records into the log in batches and deletes them here, in one transaction (see sequencer.py): the
+    queue that Trillian calls "unsequenced" entries. UPDATE is refused by trigger; DELETE is the sequencer's.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    body = models.TextField()  # canonical JSON of the record without `seq` and `time`, which sequencing adds
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"staged audit record {self.id}"
+
+
 class AuditCheckpoint(models.Model):
     """A signed commitment to the log's first `size` records (C2SP signed note); append-only like the records.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from appliance.auditlog.checkpoints import check_row, log_end, newest, range_of
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
-from appliance.auditlog.recorder import format_time
+from appliance.auditlog.sequencer import format_time
 from appliance.auditlog.signing import known_verifier_keys
 from audit.bundle import TrustedCheckpoint
 from audit.checkpoint import CheckpointError, SignedCheckpoint, VerifierKey, open_checkpoint

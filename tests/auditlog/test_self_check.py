@@ -7,6 +7,7 @@ On failure the process raises an alert (CRITICAL on `appliance.audit`), records 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from appliance.auditlog.checkpoints import make_checkpoint
-from appliance.auditlog.models import AuditCheckpoint, AuditRecord
+from appliance.auditlog.models import AuditCheckpoint, AuditRecord, AuditStaged
 from appliance.auditlog.recorder import record
+from appliance.auditlog.sequencer import stage
 from appliance.auditlog.signing import KEY_FILE
 from appliance.auditlog.triggers import install_sql, remove_sql
 from appliance.startup import AuditSelfCheckFailed, run_startup_checks
@@ -135,3 +137,30 @@ def test_production_refuses_to_start_without_its_signing_key(settings, key_dir, 
     with caplog.at_level(logging.CRITICAL, logger="appliance.audit"), pytest.raises(AuditSelfCheckFailed):
         run_startup_checks(component="web")
     assert str(key_dir / KEY_FILE) in caplog.text
+
+
+@pytest.mark.usefixtures("log")
+def test_records_left_staged_by_a_killed_process_are_sequenced_at_start_up():
+    """A process killed between its commit and sequencing leaves its record staged, never lost (V-222486)."""
+    body = {key: value for key, value in body_of(AuditRecord.objects.get(seq=5)).items() if key not in ("seq", "time")}
+    with transaction.atomic():
+        stage({**body, "action": "session.orphaned"})
+    run_startup_checks(component="web")
+    assert not AuditStaged.objects.exists()
+    orphan = AuditRecord.objects.get(action="session.orphaned")
+    assert orphan.seq == 7  # after the self-check's record: checked first, then appended to
+    assert "occurred" in body_of(orphan)
+
+
+@pytest.mark.usefixtures("log")
+def test_start_up_warns_when_the_audit_log_nears_its_storage_budget(settings, caplog):
+    """V-222483: at 75% of the configured audit storage budget the operators are warned, and it is recorded."""
+    settings.AUDIT_STORAGE_BUDGET_MB = 1
+    with transaction.atomic():
+        # Random text: PostgreSQL compresses what it stores, and a repeated character would shrink to nothing.
+        record(action="session.test", details={"padding": secrets.token_urlsafe(700_000)})
+    with caplog.at_level(logging.WARNING, logger="appliance.audit"):
+        run_startup_checks(component="web")
+    assert "AUDIT STORAGE" in caplog.text
+    [warning] = [body_of(row) for row in AuditRecord.objects.filter(action="audit.storage_warning")]
+    assert warning["details"]["percent"] >= 75

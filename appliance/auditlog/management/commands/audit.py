@@ -3,8 +3,8 @@
 - `verify [--trusted-checkpoint FILE]`: every record and every signed checkpoint (V-222507, V-222501/V-222502);
   exits non-zero naming the first bad record or checkpoint.
 - `export OUT [--since SEQ]`: an audit bundle for `python -m audit verify` off the appliance (V-222481).
-- `checkpoint`: sign a checkpoint now if one is due (for a timer on a quiet appliance, whose tail would otherwise
-  wait for the next append).
+- `checkpoint`: sequence staged records, sign a checkpoint now if one is due, and check the audit storage budget
+  (for a timer on a quiet appliance, whose tail would otherwise wait for the next append).
 - `rotate-key`: a new audit signing key, announced in a checkpoint signed by the old and the new key; audited
   (`audit.key_rotated`, key ids only). The old public key stays known, so old checkpoints still verify.
 """
@@ -18,17 +18,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from appliance.auditlog.checkpoints import (
-    CheckpointRefused,
-    complete_interrupted_rotation,
-    deferred,
-    make_checkpoint,
-    make_rotation_checkpoint,
-)
+from appliance.auditlog.actions import rotate_signing_key
+from appliance.auditlog.checkpoints import CheckpointRefused, make_checkpoint
 from appliance.auditlog.context import AuditContext, audit_context
 from appliance.auditlog.export import ExportError, export_bundle
-from appliance.auditlog.recorder import record
-from appliance.auditlog.signing import finish_rotation, load_signing_key, prepare_rotation
+from appliance.auditlog.sequencer import drain_staged
+from appliance.auditlog.storage import check_audit_storage
 from appliance.auditlog.verification import verify_log
 from appliance.lib.config import ConfigError
 from audit.bundle import BundleError, TrustedCheckpoint
@@ -60,6 +55,7 @@ class Command(BaseCommand):
 
     def _verify(self, options: dict[str, Any]) -> None:
         trusted = TrustedCheckpoint.load(options["trusted_checkpoint"]) if options["trusted_checkpoint"] else None
+        drain_staged()  # every committed record in its place before it is checked
         result = verify_log(progress=lambda n: self.stderr.write(f"  {n} records checked"), trusted=trusted)
         if not result.ok:
             raise CommandError(f"audit log verification FAILED at {result.describe()}")
@@ -73,21 +69,16 @@ class Command(BaseCommand):
         self.stdout.write(f"audit bundle written to {out}; verify it with: python -m audit verify {out}")
 
     def _checkpoint(self, options: dict[str, Any]) -> None:
+        drain_staged()
         row = make_checkpoint()
         self.stdout.write(f"newest checkpoint covers {row.size} records" if row else "the log is empty")
+        with transaction.atomic():
+            status = check_audit_storage()
+        self.stdout.write(f"audit storage: {status.percent}% of the budget ({status.level})")
 
     def _rotate_key(self, options: dict[str, Any]) -> None:
-        complete_interrupted_rotation()
-        old = load_signing_key()
-        new = prepare_rotation()
-        old_id, new_id = old.verifier.key_id, new.verifier.key_id
-        with transaction.atomic(), deferred():
-            record(
-                action="audit.key_rotated",
-                object_type="audit_key",
-                object_id=new_id,
-                details={"old_key_id": old_id, "new_key_id": new_id},
-            )
-            checkpoint = make_rotation_checkpoint(old=old, new=new)
-        finish_rotation(old.verifier)
-        self.stdout.write(f"audit signing key rotated: {old_id} -> {new_id} (checkpoint {checkpoint.size})")
+        rotation = rotate_signing_key()
+        self.stdout.write(
+            f"audit signing key rotated: {rotation.old_key_id} -> {rotation.new_key_id} "
+            f"(checkpoint {rotation.checkpoint_size})"
+        )

@@ -1,0 +1,244 @@
+"""Giving records their place in the log: `seq`, the log's time, the leaf hash, and a checkpoint when one is due.
+
+Two ways in, one way of appending (`append_bodies`):
+
+- direct: `record()` finds the append lock free, takes it and appends in the action's own transaction. This is
+  every append on SQLite (one writer at a time anyway) and every uncontended one on PostgreSQL.
+- staged: another transaction holds the lock, so `record()` stages the record (AuditStaged) in the action's
+  transaction instead of queueing behind it. After the commit, `sequence_staged` moves staged records into the
+  log in batches, each batch and the deletion of its staged rows in one transaction.
+
+Nothing staged is ever left behind: every transaction that appended or staged runs `sequence_staged` after its
+commit, which tries the lock without waiting and, after each batch it commits, looks again. A writer that finds
+the lock taken may leave, because the holder either has not yet read the staged rows (and will see this one) or
+will look again after its own commit (and see it then). `drain_staged` waits for the lock instead: for exports,
+checkpoints and verification, which must see every committed record in its place.
+
+The log's `time` is read under the lock, so it never decreases as `seq` grows; a staged record also carries
+`occurred`, the time its action committed, so an auditor can see when sequencing lagged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from appliance.auditlog.checkpoints import after_append
+from appliance.auditlog.locking import APPEND_LOCK_ID, hold_append_lock
+from appliance.auditlog.models import AuditRecord, AuditStaged
+from audit.encoding import canonical_json, leaf_hash
+
+logger = logging.getLogger("appliance.audit")
+BATCH = 500
+
+
+def format_time(moment: datetime) -> str:
+    """The record's time field: UTC, microseconds, `Z` (also what the verifier compares the `time` column to)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Raw SQL for the per-action hot paths; the only names spliced in are the models' own table names.
+_MAX_SEQ = f"SELECT MAX(seq) FROM {AuditRecord._meta.db_table}"  # noqa: S608
+_ANY_STAGED = f"SELECT EXISTS (SELECT 1 FROM {AuditStaged._meta.db_table})"  # noqa: S608
+_STAGE_UNLESS_LOCKED = (
+    f"INSERT INTO {AuditStaged._meta.db_table} (body) SELECT %s WHERE NOT pg_try_advisory_xact_lock(%s)"
+)
+
+
+def _scalar(sql: str, params: Sequence[int] = ()) -> Any:
+    """One value from one raw query: the hot paths below run per audited action, where the ORM's query building
+    costs more than the query itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _next_seq() -> int:
+    last = _scalar(_MAX_SEQ)
+    return 0 if last is None else int(last) + 1
+
+
+_COLUMNS = (
+    "seq",
+    "time",
+    "actor",
+    "action",
+    "outcome",
+    "object_type",
+    "object_id",
+    "label",
+    "client_ip",
+    "request_id",
+    "canonical",
+    "leaf_hash",
+)
+_INSERT = (
+    f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+)
+
+
+def _insert(rows: Sequence[AuditRecord]) -> None:
+    """INSERT the rows in one round trip, with each value adapted as the ORM would store it."""
+    ops = connection.ops
+    params: list[tuple[Any, ...]] = [
+        (
+            row.seq,
+            ops.adapt_datetimefield_value(row.time),
+            row.actor,
+            row.action,
+            row.outcome,
+            row.object_type,
+            row.object_id,
+            row.label,
+            ops.adapt_ipaddressfield_value(row.client_ip),
+            row.request_id,
+            row.canonical,
+            row.leaf_hash,
+        )
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_INSERT, params)
+
+
+def append_bodies(bodies: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
+    """Append one record per body (each without `seq` and `time`) at the end of the log. The caller holds the
+    append lock in the current transaction; the bodies were already checked to have a canonical form."""
+    first = _next_seq()
+    # Read only once the lock is held: read before it, a writer that waited would record an earlier time under
+    # a later seq.
+    moment = timezone.now()
+    stamp = format_time(moment)
+    rows = []
+    for offset, body in enumerate(bodies):
+        full = {**body, "seq": first + offset, "time": stamp}
+        canonical = canonical_json(full)
+        rows.append(
+            AuditRecord(
+                seq=first + offset,
+                time=moment,
+                actor=full["actor"],
+                action=full["action"],
+                outcome=full["outcome"],
+                object_type=full["object"]["type"],
+                object_id=full["object"]["id"],
+                label=full["label"],
+                client_ip=full["client_ip"],
+                request_id=full["request_id"],
+                canonical=canonical.decode("utf-8"),
+                leaf_hash=leaf_hash(canonical),
+            )
+        )
+    _insert(rows)
+    after_append(rows[-1])  # a signed checkpoint, when one is due, in this same transaction
+    return rows
+
+
+def _staged_text(body: Mapping[str, Any]) -> str:
+    return canonical_json({**body, "occurred": format_time(timezone.now())}).decode("utf-8")
+
+
+def stage(body: Mapping[str, Any]) -> None:
+    """Stage a record in the caller's transaction, stamped with when it occurred."""
+    AuditStaged.objects.create(body=_staged_text(body))
+
+
+def stage_unless_locked(body: Mapping[str, Any]) -> bool:
+    """PostgreSQL: take the append lock if it is free, else stage the record; True when it was staged.
+
+    One statement does both, because this is the hot path of every audited action under load: the INSERT happens
+    exactly when the lock could not be taken, and the lock, once taken, is this transaction's until it ends.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_UNLESS_LOCKED, [_staged_text(body), APPEND_LOCK_ID])
+        return cursor.rowcount == 1
+
+
+def _move_batch() -> int:
+    """Sequence up to BATCH staged records, oldest first; the caller holds the lock in its transaction."""
+    staged = list(AuditStaged.objects.order_by("id").values_list("id", "body")[:BATCH])
+    if staged:
+        append_bodies([json.loads(body) for _, body in staged])
+        AuditStaged.objects.filter(id__in=[pk for pk, _ in staged]).delete()
+    return len(staged)
+
+
+def _try_session_lock() -> bool:
+    return bool(_scalar("SELECT pg_try_advisory_lock(%s)", [APPEND_LOCK_ID]))
+
+
+def _release_session_lock() -> None:
+    _scalar("SELECT pg_advisory_unlock(%s)", [APPEND_LOCK_ID])
+
+
+def _anything_staged() -> bool:
+    return bool(_scalar(_ANY_STAGED))
+
+
+def sequence_staged() -> int:
+    """Move staged records into the log unless someone else holds the lock (who will look again); return how many.
+
+    Runs outside any transaction (after a commit). The lock is tried at session level, in one statement without
+    a transaction, because most tries under load find it taken; once taken, each batch commits on its own and the
+    lock is released before looking again (so that the look sees everything committed while it was held).
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return drain_staged()
+    moved = 0
+    while _try_session_lock():
+        try:
+            while count := _move_batch_in_own_transaction():
+                moved += count
+        finally:
+            _release_session_lock()
+        if not _anything_staged():
+            break
+    return moved
+
+
+def _move_batch_in_own_transaction() -> int:
+    with transaction.atomic():
+        return _move_batch()
+
+
+def _sequence_after_commit(*, look_first: bool) -> None:
+    """The on-commit hook. A failure here cannot undo the committed action, and loses nothing (the records stay
+    staged for the next writer, export or check), so it is logged for the operator rather than raised."""
+    try:
+        if not look_first or _anything_staged():
+            sequence_staged()
+    except Exception:
+        logger.critical("staged audit records could not be sequenced yet; they stay staged", exc_info=True)
+
+
+def after_staging_commit() -> None:
+    """After a transaction that staged: sequence (its own record is there to move)."""
+    _sequence_after_commit(look_first=False)
+
+
+def after_append_commit() -> None:
+    """After a transaction that held the lock: someone may have staged behind it, so look (one cheap query)."""
+    _sequence_after_commit(look_first=True)
+
+
+def drain_staged() -> int:
+    """Wait for the lock and sequence every staged record committed so far, in one transaction."""
+    moved = 0
+    with transaction.atomic():
+        hold_append_lock()
+        while count := _move_batch():
+            moved += count
+    return moved
+
+
+def staged_count() -> int:
+    return AuditStaged.objects.count()
