@@ -23,6 +23,7 @@ migrate: $(STAMP)
 
 demo: migrate
 	$(BIN)/python manage.py demo_users
+	$(BIN)/python manage.py demo_data
 
 # Development server: SQLite and keys under var/ (created 0600 on first use), demo users, gunicorn on 127.0.0.1.
 run: demo

@@ -38,6 +38,36 @@ APPLIANCE_ID = config.string("appliance.id", "appliance.dev.local")
 # Space allocated to the audit tables; `appliance.auditlog.storage` alerts at 75% of it (V-222483).
 AUDIT_STORAGE_BUDGET_MB = config.integer("audit.storage_budget_mb", 10240, minimum=1)
 
+# The vault (docs/configuration.md, [vault]): where the KEK lives and where encrypted blobs go. The KEK file or the
+# PKCS#11 PIN file is read when first needed, by appliance.vault.keys, never here.
+VAULT_PROVIDER = config.string("vault.provider", "file")
+if VAULT_PROVIDER not in {"file", "pkcs11"}:
+    raise ConfigError(f"setting 'vault.provider' must be 'file' or 'pkcs11', got {VAULT_PROVIDER!r}")
+VAULT_KEK_FILE = config.path("vault.kek_file", KEY_DIR / "vault-kek")
+VAULT_PKCS11 = (
+    {
+        "module": config.path("vault.pkcs11_module"),
+        "token": config.string("vault.pkcs11_token"),
+        "pin_file": config.path("vault.pkcs11_pin_file"),
+        "key_label": config.string("vault.pkcs11_key_label"),
+    }
+    if VAULT_PROVIDER == "pkcs11"
+    else None
+)
+VAULT_SEGMENT_SIZE = config.integer("vault.segment_size", 1 << 20, minimum=16)
+if VAULT_SEGMENT_SIZE > 64 << 20:
+    raise ConfigError(f"setting 'vault.segment_size' must be at most {64 << 20} bytes, got {VAULT_SEGMENT_SIZE}")
+VAULT_BLOB_DIR = config.path("vault.blob_dir", DATA_DIR / "blobs")
+
+# Imports (docs/configuration.md, [datasets]; docs/import-safety.md): caps checked before and while decoding.
+_MiB = 1024 * 1024
+IMPORT_MAX_IMAGE_BYTES = config.integer("datasets.max_image_mb", 256, minimum=1) * _MiB
+IMPORT_MAX_PIXELS = config.integer("datasets.max_pixels", 8192 * 8192, minimum=1)
+IMPORT_MAX_ARCHIVE_MEMBERS = config.integer("datasets.max_archive_members", 10_000, minimum=1)
+IMPORT_MAX_ARCHIVE_BYTES = config.integer("datasets.max_archive_mb", 4096, minimum=1) * _MiB
+# Images with more pixels than this get a downscaled preview for the browser; the original stays downloadable.
+PREVIEW_OVER_PIXELS = config.integer("datasets.preview_over_pixels", 4096 * 4096, minimum=1)
+
 
 def _development_secret_key() -> str:
     """Development only: a random key generated once under var/keys (0600), never committed."""
@@ -117,6 +147,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "appliance.access",
     "appliance.auditlog",
+    "appliance.vault",
     "appliance.accounts",
     "appliance.datasets",
     "appliance.web",

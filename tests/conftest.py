@@ -17,6 +17,17 @@ from appliance.auditlog.triggers import install_sql, remove_sql
 STRONG_PASSWORD = "Correct-Horse-Battery-9"
 
 
+@pytest.fixture(autouse=True)
+def isolated_vault(settings, tmp_path_factory) -> None:
+    """Every test gets a KEK and a blob folder of its own (development mode generates the KEK on first use), so
+    no test reads another's blobs and a scan of the blob folder sees only this test's files."""
+    root = tmp_path_factory.mktemp("vault")
+    settings.VAULT_PROVIDER = "file"
+    settings.VAULT_PKCS11 = None
+    settings.VAULT_KEK_FILE = root / "keys" / "vault-kek"
+    settings.VAULT_BLOB_DIR = root / "blobs"
+
+
 @functools.cache
 def strong_password_hash() -> str:
     """The real PBKDF2 hash of STRONG_PASSWORD, computed once: at the policy's 1.2M rounds each hash costs ~1 s."""

@@ -20,7 +20,9 @@ from appliance.access.labels import Label, compartment_marking, dominates
 from appliance.access.policy import get_policy
 from appliance.accounts.models import User
 from appliance.auditlog.recorder import record
-from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Dataset
+from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Dataset, Item
+from appliance.vault import blobs
+from appliance.vault.actions import create_data_key, destroy_data_key
 
 OBJECT_TYPE = "dataset"
 
@@ -96,30 +98,33 @@ def create_dataset(
         # A refused write up is a denial like any other: on the record, then answered as bad input.
         deny(permission="dataset.create", gate="label", object_type=OBJECT_TYPE)
         raise
-    try:
-        with transaction.atomic():
-            dataset = Dataset.objects.create(
-                name=cleaned_name,
-                description=description,
-                classification=label.level,
-                compartments=compartment_marking(label.compartments),
-                created_by=by,
-            )
-            dataset.members.add(by)
-            record(
-                action="dataset.create",
-                object_type=OBJECT_TYPE,
-                object_id=dataset.pk,
-                label=label.banner(),
-                details={
-                    "name": dataset.name,
-                    "classification": label.level,
-                    "compartments": sorted(label.compartments),
-                    "members": [by.get_username()],
-                },
-            )
-    except IntegrityError as exc:  # a concurrent create took the name between the check and the insert
-        raise DatasetError(f"a dataset named {cleaned_name!r} already exists", field="name") from exc
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # a savepoint around the insert alone: only its IntegrityError means "taken"
+                dataset = Dataset.objects.create(
+                    name=cleaned_name,
+                    description=description,
+                    classification=label.level,
+                    compartments=compartment_marking(label.compartments),
+                    created_by=by,
+                )
+        except IntegrityError as exc:  # a concurrent create took the name between the check and the insert
+            raise DatasetError(f"a dataset named {cleaned_name!r} already exists", field="name") from exc
+        dataset.members.add(by)
+        record(
+            action="dataset.create",
+            object_type=OBJECT_TYPE,
+            object_id=dataset.pk,
+            label=label.banner(),
+            details={
+                "name": dataset.name,
+                "classification": label.level,
+                "compartments": sorted(label.compartments),
+                "members": [by.get_username()],
+            },
+        )
+        dataset.data_key = create_data_key(purpose=f"dataset:{dataset.pk}")  # its own audited vault action
+        dataset.save(update_fields=["data_key"])
     return dataset
 
 
@@ -170,3 +175,38 @@ def remove_member(by: User, *, dataset: Dataset, member: User) -> Dataset:
     if dataset.members.count() == 1:
         raise DatasetError(f"{member.get_username()} is the last member of {dataset.name}", field="member")
     return _change_membership(dataset, member, action="dataset.member.remove", add=False)
+
+
+def delete_dataset(by: User, *, dataset: Dataset, confirm_name: str, reason: str) -> None:
+    """Delete a dataset and crypto-shred its imagery. Needs "dataset.manage" on it, and its exact name typed.
+
+    In one transaction: the items and the dataset go, its data key is destroyed (`vault.key.destroy`: its wrapped
+    bytes wiped, so no copy of any of its blobs, in a backup or anywhere else, can be decrypted again), and the
+    deletion is recorded with how many items it took. The blob files are removed after the commit; a file left
+    behind by a crash there is unreadable ciphertext that `datasets gc` removes.
+    """
+    _authorize_manage(by, dataset)
+    if confirm_name != dataset.name:
+        raise DatasetError("type the dataset's exact name to confirm its deletion", field="confirm_name")
+    if not reason.strip():
+        raise DatasetError("say why the dataset is deleted: it goes on the record", field="reason")
+    blob_ids: list[str] = []
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        items = Item.objects.filter(dataset=locked)
+        for image, thumb, preview in items.values_list("image_blob", "thumbnail_blob", "preview_blob"):
+            blob_ids += [blob for blob in (image, thumb, preview) if blob]
+        count = items.count()
+        record(
+            action="dataset.delete",
+            object_type=OBJECT_TYPE,
+            object_id=locked.pk,
+            label=locked.access_label().banner(),
+            details={"name": locked.name, "items": count, "reason": reason.strip()},
+        )
+        key = locked.data_key
+        items.delete()
+        locked.delete()
+        if key is not None:
+            destroy_data_key(key=key, reason=f"dataset {locked.name!r} deleted: {reason.strip()}")
+    transaction.on_commit(lambda: [blobs.delete(blob_id=blob_id) for blob_id in blob_ids])

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from appliance.access.drf import PolicyPermission
 from appliance.datasets import actions
-from appliance.datasets.selectors import access_dataset, datasets_visible_to
-from appliance.datasets.serializers import DatasetCreateIn, DatasetOut, PageQuery
+from appliance.datasets.imports import ImportRefused
+from appliance.datasets.selectors import access_dataset, access_item, datasets_visible_to, items_of
+from appliance.datasets.serializers import DatasetCreateIn, DatasetDeleteIn, DatasetOut, ItemOut, PageQuery
+from appliance.datasets.serving import serve
+from appliance.datasets.uploading import run_upload
 
 
 class DatasetCollectionView(APIView):
@@ -54,11 +59,82 @@ class DatasetCollectionView(APIView):
 
 
 class DatasetDetailView(APIView):
-    """One dataset; the audited 404 when it is missing or the caller may not see it (no existence oracle)."""
+    """One dataset; the audited 404 when it is missing or the caller may not see it (no existence oracle).
+    DELETE (`dataset.manage`, with `confirm_name` and `reason`) deletes it and crypto-shreds its imagery."""
 
     required_permission = "dataset.view"
+    permission_by_method: ClassVar[dict[str, str]] = {"DELETE": "dataset.manage"}
     permission_classes = [PolicyPermission]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
+        super().initial(request, *args, **kwargs)
+
+    def delete(self, request: Request, dataset_id: int) -> Response:
+        dataset = access_dataset(request.user, dataset_id, "dataset.manage")  # type: ignore[arg-type]
+        given = DatasetDeleteIn(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            actions.delete_dataset(request.user, dataset=dataset, **given.validated_data)  # type: ignore[arg-type]
+        except actions.DatasetError as exc:
+            raise ValidationError({exc.field or "non_field_errors": [str(exc)]}) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, self.required_permission)  # type: ignore[arg-type]
         return Response(DatasetOut(dataset).data)
+
+
+def _refused(exc: ImportRefused) -> ValidationError:
+    return ValidationError({"files": exc.lines})
+
+
+class ItemCollectionView(APIView):
+    """GET: a dataset's items (keyset pages); POST: import images (`files`, repeated) or one archive (`archive`)."""
+
+    required_permission = "dataset.view"
+    permission_by_method: ClassVar[dict[str, str]] = {"POST": "dataset.import"}
+    permission_classes = [PolicyPermission]
+    parser_classes = [MultiPartParser]  # uploads only; the upload handlers decide where the bytes go
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
+        super().initial(request, *args, **kwargs)
+
+    def get(self, request: Request, dataset_id: int) -> Response:
+        dataset = access_dataset(request.user, dataset_id, "dataset.view")  # type: ignore[arg-type]
+        query = PageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = items_of(dataset, after=query.validated_data.get("after"), limit=query.validated_data["limit"])
+        return Response({"results": ItemOut(page.items, many=True).data, "next_after": page.next_after})
+
+    def post(self, request: Request, dataset_id: int) -> Response:
+        dataset = access_dataset(request.user, dataset_id, "dataset.import")  # type: ignore[arg-type]
+        try:
+            result = run_upload(request.user, dataset, request.FILES)  # type: ignore[arg-type]
+        except ImportRefused as exc:
+            raise _refused(exc) from exc
+        return Response(
+            {"items": ItemOut(result.items, many=True).data, "report": result.report}, status=status.HTTP_201_CREATED
+        )
+
+
+class ItemDetailView(APIView):
+    required_permission = "dataset.view"
+    permission_classes = [PolicyPermission]
+
+    def get(self, request: Request, dataset_id: int, item_id: int) -> Response:
+        item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
+        return Response(ItemOut(item).data)
+
+
+class ItemImageryView(APIView):
+    """The item's image, preview or thumbnail; each view recorded (see serving.py). `?download=1` for a file."""
+
+    required_permission = "dataset.view"
+    permission_classes = [PolicyPermission]
+
+    def get(self, request: Request, dataset_id: int, item_id: int, kind: str) -> HttpResponse:
+        item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
+        download = kind == "image" and request.query_params.get("download") == "1"
+        return serve(request.user, item, kind, download=download, page_token=request.query_params.get("t", ""))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Dataset
+from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Dataset, Item
 
 
 class DatasetOut(serializers.ModelSerializer[Dataset]):
@@ -35,8 +35,36 @@ class DatasetCreateIn(serializers.Serializer[dict[str, Any]]):
     )
 
 
+class DatasetDeleteIn(serializers.Serializer[dict[str, Any]]):
+    confirm_name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    reason = serializers.CharField(max_length=1000)
+
+
 class PageQuery(serializers.Serializer[dict[str, Any]]):
     """The keyset cursor of a list request: `after` (the last id already seen) and `limit`."""
 
     after = serializers.IntegerField(min_value=0, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
+
+
+class ItemOut(serializers.ModelSerializer[Item]):
+    """An item's metadata and where its imagery is; never its bytes."""
+
+    banner = serializers.SerializerMethodField()
+    mime_type = serializers.CharField(read_only=True)
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = (
+            "id", "dataset", "name", "format", "mime_type", "width", "height", "byte_size", "sha256",
+            "created_at", "banner", "urls",
+        )  # fmt: skip
+        read_only_fields = fields
+
+    def get_banner(self, item: Item) -> str:
+        return item.dataset.access_label().banner()
+
+    def get_urls(self, item: Item) -> dict[str, str]:
+        base = f"/api/datasets/{item.dataset_id}/items/{item.pk}"
+        return {kind: f"{base}/{kind}" for kind in ("image", "preview", "thumbnail")}

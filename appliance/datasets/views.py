@@ -6,13 +6,21 @@ a page never carries a banner lower than its most sensitive content.
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
+from appliance.access.decision import decide
 from appliance.access.markers import requires
-from appliance.datasets.selectors import access_dataset, datasets_visible_to
+from appliance.datasets.imports import ImportRefused
+from appliance.datasets.models import Dataset
+from appliance.datasets.selectors import access_dataset, access_item, datasets_visible_to, items_of
+from appliance.datasets.serving import record_thumbnail_page, serve
+from appliance.datasets.uploading import run_upload
 from appliance.web.context import mark_page
+
+GRID_PAGE_SIZE = 48
 
 
 def _after(request: HttpRequest) -> int | None:
@@ -31,13 +39,61 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "datasets/list.html", {"rows": rows, "next_after": page.next_after})
 
 
+def _detail(
+    request: HttpRequest, dataset: Dataset, *, errors: list[str] | None = None, status: int = 200
+) -> HttpResponse:
+    """The dataset page: its label, members, one keyset page of thumbnails (recorded once), the import form."""
+    label = dataset.access_label()
+    mark_page(request, label)
+    members = list(dataset.members.order_by("username").values_list("username", flat=True))
+    page = items_of(dataset, after=_after(request), limit=GRID_PAGE_SIZE)
+    token = record_thumbnail_page(request.user, dataset, page.items)  # type: ignore[arg-type]
+    context = {
+        "dataset": dataset,
+        "banner_text": label.banner(),
+        "members": members,
+        "items": page.items,
+        "next_after": page.next_after,
+        "page_token": token,
+        "can_import": bool(decide(request.user, "dataset.import", dataset)),  # type: ignore[arg-type]
+        "errors": errors or [],
+    }
+    return render(request, "datasets/detail.html", context, status=status)
+
+
 @require_GET
 @requires("dataset.view")
 def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = access_dataset(request.user, dataset_id, "dataset.view")  # type: ignore[arg-type]
-    label = dataset.access_label()
+    return _detail(request, dataset)
+
+
+@require_POST
+@requires("dataset.import")
+def dataset_import(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """The import form: images or one archive; every refusal listed on the page (400), nothing imported then."""
+    dataset = access_dataset(request.user, dataset_id, "dataset.import")  # type: ignore[arg-type]
+    try:
+        result = run_upload(request.user, dataset, request.FILES)  # type: ignore[arg-type]
+    except ImportRefused as exc:
+        return _detail(request, dataset, errors=exc.lines, status=400)
+    messages.success(request, f"Imported {len(result.items)} image(s) into {dataset.name}.")
+    return redirect("datasets:detail", dataset_id=dataset.pk)
+
+
+@require_GET
+@requires("dataset.view")
+def item_detail(request: HttpRequest, dataset_id: int, item_id: int) -> HttpResponse:
+    item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
+    label = item.dataset.access_label()
     mark_page(request, label)
-    members = list(dataset.members.order_by("username").values_list("username", flat=True))
-    return render(
-        request, "datasets/detail.html", {"dataset": dataset, "banner_text": label.banner(), "members": members}
-    )
+    return render(request, "datasets/item.html", {"item": item, "banner_text": label.banner()})
+
+
+@require_GET
+@requires("dataset.view")
+def item_imagery(request: HttpRequest, dataset_id: int, item_id: int, kind: str) -> HttpResponse:
+    """Image, preview or thumbnail bytes for the pages (`<img src>`); each view recorded (serving.py)."""
+    item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
+    download = kind == "image" and request.GET.get("download") == "1"
+    return serve(request.user, item, kind, download=download, page_token=request.GET.get("t", ""))  # type: ignore[arg-type]
