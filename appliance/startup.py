@@ -1,5 +1,6 @@
 """Start-up checks of a serving or working process: the audit self-check, records left staged, which policy is
-in force, and the audit log's share of its storage budget (V-222483).
+in force, the audit log's share of its storage budget (V-222483), and the vault's key provider (a missing or
+exposed KEK file, or an HSM that refuses the PIN, stops start-up here rather than at the first image).
 
 The audit self-check (V-222616) runs before the process appends anything: the newest signed checkpoint must
 verify with a known key, its stored right edge must give its signed root, and the records since it must be dense
@@ -24,6 +25,8 @@ from appliance.auditlog.sequencer import drain_staged
 from appliance.auditlog.storage import check_audit_storage
 from appliance.auditlog.verification import VerifyResult, check_tail
 from appliance.lib.config import ConfigError
+from appliance.vault.blobs import sweep_orphans
+from appliance.vault.keys import configured_provider
 
 logger = logging.getLogger("appliance.audit")
 
@@ -90,3 +93,7 @@ def run_startup_checks(*, component: str) -> None:
             )
         with transaction.atomic():
             check_audit_storage()
+        configured_provider()  # raises ConfigError naming the setting; never logs key material
+        swept = sweep_orphans()
+        if swept:
+            logger.warning("vault: removed %s partial blob file(s) left by a killed writer", len(swept))

@@ -9,10 +9,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from appliance.access.decision import decide
 from appliance.access.markers import requires
+from appliance.accounts.models import User
+from appliance.datasets import actions
+from appliance.datasets.forms import DatasetForm, MemberForm
 from appliance.datasets.imports import ImportRefused
 from appliance.datasets.models import Dataset
 from appliance.datasets.selectors import access_dataset, access_item, datasets_visible_to, items_of
@@ -36,7 +39,9 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     for dataset in page.items:
         mark_page(request, dataset.access_label())
     rows = [{"dataset": d, "banner": d.access_label().banner()} for d in page.items]
-    return render(request, "datasets/list.html", {"rows": rows, "next_after": page.next_after})
+    can_create = bool(decide(request.user, "dataset.create"))  # type: ignore[arg-type]
+    context = {"rows": rows, "next_after": page.next_after, "can_create": can_create}
+    return render(request, "datasets/list.html", context)
 
 
 def _detail(
@@ -97,3 +102,47 @@ def item_imagery(request: HttpRequest, dataset_id: int, item_id: int, kind: str)
     item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
     download = kind == "image" and request.GET.get("download") == "1"
     return serve(request.user, item, kind, download=download, page_token=request.GET.get("t", ""))  # type: ignore[arg-type]
+
+
+@require_http_methods(["GET", "POST"])
+@requires("dataset.create")
+def dataset_create(request: HttpRequest) -> HttpResponse:
+    """Create a dataset (managers): name, description, label; the creator becomes its first member."""
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = actions.create_dataset(request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except actions.DatasetError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, f"Created {dataset.name} ({dataset.access_label().banner()}).")
+            return redirect("datasets:detail", dataset_id=dataset.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "datasets/create.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@requires("dataset.manage")
+def dataset_members(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Need-to-know: the members of a dataset, added or removed one at a time by its managers."""
+    dataset = access_dataset(request.user, dataset_id, "dataset.manage")  # type: ignore[arg-type]
+    label = dataset.access_label()
+    mark_page(request, label)
+    form = MemberForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        member = User.objects.filter(username=form.cleaned_data["username"]).first()
+        change = actions.remove_member if request.POST.get("op") == "remove" else actions.add_member
+        try:
+            if member is None:
+                raise actions.DatasetError(f"there is no user {form.cleaned_data['username']!r}", field="member")
+            change(request.user, dataset=dataset, member=member)  # type: ignore[arg-type]
+        except actions.DatasetError as exc:
+            error = str(exc)
+        else:
+            verb = "Removed" if change is actions.remove_member else "Added"
+            messages.success(request, f"{verb} {member.get_username()}.")
+            return redirect("datasets:members", dataset_id=dataset.pk)
+    members = list(dataset.members.order_by("username"))
+    context = {"dataset": dataset, "banner_text": label.banner(), "members": members, "form": form, "error": error}
+    return render(request, "datasets/members.html", context, status=400 if request.method == "POST" else 200)

@@ -7,7 +7,9 @@ On failure the process raises an alert (CRITICAL on `appliance.audit`), records 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from appliance.auditlog.recorder import record
 from appliance.auditlog.sequencer import stage
 from appliance.auditlog.signing import KEY_FILE
 from appliance.auditlog.triggers import install_sql, remove_sql
+from appliance.lib.config import ConfigError
 from appliance.startup import AuditSelfCheckFailed, run_startup_checks
 from audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
 from tests.auditlog.helpers import body_of
@@ -164,3 +167,24 @@ def test_start_up_warns_when_the_audit_log_nears_its_storage_budget(settings, ca
     assert "AUDIT STORAGE" in caplog.text
     [warning] = [body_of(row) for row in AuditRecord.objects.filter(action="audit.storage_warning")]
     assert warning["details"]["percent"] >= 75
+
+
+@pytest.mark.usefixtures("log")
+def test_production_refuses_to_start_without_its_vault_kek(settings, tmp_path):
+    """A missing KEK stops start-up naming the setting, instead of failing on the first image (V-222616)."""
+    settings.PRODUCTION = True
+    settings.VAULT_KEK_FILE = tmp_path / "no-such-kek"
+    with pytest.raises(ConfigError, match=r"vault\.kek_file"):
+        run_startup_checks(component="web")
+    assert not (tmp_path / "no-such-kek").exists()
+
+
+@pytest.mark.usefixtures("log")
+def test_start_up_sweeps_partial_blobs_a_killed_writer_left(settings):
+    partial = Path(settings.VAULT_BLOB_DIR) / "ab" / "cd" / ("abcd" + "0" * 28 + ".partial")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"ciphertext")
+    old = time.time() - 2 * 3600
+    os.utime(partial, (old, old))
+    run_startup_checks(component="web")
+    assert not partial.exists()
