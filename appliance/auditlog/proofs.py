@@ -21,10 +21,12 @@ from typing import overload
 
 from django.core import signing
 
+from appliance.auditlog.checkpoints import check_row
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
+from appliance.auditlog.signing import known_verifier_keys
 
 # The row check that `verify_log` applies; reused, not restated, so the chunked verifier and `audit verify`
-# can never disagree about what a good record is. (verification.py keeps it private; see the module docstring.)
+# can never disagree about what a good record is.
 from appliance.auditlog.verification import check_record_row
 from audit.encoding import leaf_hash
 from audit.merkle import CompactRange, ProofError, inclusion_proof, verify_inclusion
@@ -193,9 +195,10 @@ def verify_step(state: VerifyState, *, limit: int = VERIFY_CHUNK) -> StepResult:
         tree = CompactRange.from_right_edge(start, state.edge)
     except ProofError as exc:
         return StepResult(state=state, ok=False, problem=f"verification state is inconsistent: {exc}", bad_seq=start)
-    roots = dict(
-        AuditCheckpoint.objects.filter(size__gt=start, size__lte=end).values_list("size", "root_hash").order_by("size")
-    )
+    # Whole rows: each checkpoint is checked as the offline verifier checks it (signed by a key this log knows,
+    # for this log, its columns agreeing with its note), and the records are held to its *signed* root.
+    checkpoints_here = {row.size: row for row in AuditCheckpoint.objects.filter(size__gt=start, size__lte=end)}
+    keys = known_verifier_keys() if checkpoints_here else {}
     expected, checkpoints = start, 0
     rows = AuditRecord.objects.filter(seq__gte=start, seq__lt=end).order_by("seq").iterator(chunk_size=2000)
     for row in rows:
@@ -204,11 +207,15 @@ def verify_step(state: VerifyState, *, limit: int = VERIFY_CHUNK) -> StepResult:
             return StepResult(state=_at(state, expected, tree, checkpoints), ok=False, problem=problem, bad_seq=row.seq)
         tree.append(bytes(row.leaf_hash))
         expected += 1
-        signed_root = roots.get(expected)
-        if signed_root is not None:
+        checkpoint = checkpoints_here.get(expected)
+        if checkpoint is not None:
             checkpoints += 1
-            if tree.root() != bytes(signed_root):
+            signed, problem = check_row(checkpoint, keys)
+            if signed is None:
+                problem = f"checkpoint {expected}: {problem}"
+            elif tree.root() != signed.checkpoint.root:
                 problem = f"records 0..{expected - 1} do not hash to the root signed in checkpoint {expected}"
+            if problem:
                 at = _at(state, expected, tree, checkpoints)
                 return StepResult(state=at, ok=False, problem=problem, bad_seq=expected - 1)
     if expected < end:

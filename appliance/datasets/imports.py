@@ -16,6 +16,7 @@ so memory does not grow with the archive.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -191,7 +192,7 @@ def _commit(by: User, dataset: Dataset, rows: list[Item], *, source: str, report
                     "source": source[:255],
                     "count": len(created),
                     "items": [[item.pk, item.name, item.sha256] for item in created],
-                    "not_imported": len(report) - len(created),
+                    "not_imported": sum(1 for line in report if not line.startswith("accepted:")),
                 },
             )
     except IntegrityError as exc:
@@ -241,6 +242,9 @@ def import_images(
     """Import separately uploaded images, each a name and a way to read its bytes (read twice, one at a time, so
     a request of many files is never all in memory). Needs "dataset.import" on `dataset`."""
     _authorize(by, dataset)
+    repeated = sorted(name for name, count in Counter(name for name, _ in files).items() if count > 1)
+    if repeated:
+        raise ImportRefused([f"rejected: {name}: sent more than once under this name" for name in repeated])
 
     def read_all() -> Iterator[tuple[str, bytes]]:
         for name, read in files:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from appliance.auditlog.checkpoints import make_checkpoint
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 from appliance.auditlog.recorder import record
+from audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
+from audit.encoding import leaf_hash
+from audit.merkle import CompactRange
 from tests.conftest import sign_in
 
 STEP = reverse("auditlog-api:verify-step")
@@ -117,3 +121,21 @@ def test_the_page_loads_its_module_script_and_offers_verify_now(client, auditor,
     assert '<script type="module" src="/static/auditlog/verify.js"></script>' in html
     assert f'data-step-url="{STEP}"' in html
     assert "Verify now" in html
+
+
+def test_a_checkpoint_with_the_right_root_but_signed_by_a_foreign_key_fails_the_verification(client, auditor, log):
+    """The step checks each checkpoint's signature as the offline verifier does, not only its root (V-222507)."""
+    tree = CompactRange()
+    for canonical in AuditRecord.objects.order_by("seq").values_list("canonical", flat=True):
+        tree.append(leaf_hash(canonical.encode()))
+    foreign = SigningKey.generate(settings.APPLIANCE_ID)
+    moment = timezone.now().replace(microsecond=0)
+    body = Checkpoint(origin=settings.APPLIANCE_ID, size=log, root=tree.root(), time=moment)
+    AuditCheckpoint.objects.create(
+        size=log, root_hash=body.root, time=moment, key_id=foreign.verifier.key_id, note=sign_checkpoint(body, foreign)
+    )
+    sign_in(client, auditor)
+    [answer] = _run(client, limit=50_000)
+    assert not answer["ok"]
+    assert answer["problem"].startswith(f"checkpoint {log}: ")
+    assert answer["bad_seq"] == log - 1

@@ -201,3 +201,12 @@ def test_a_blob_swapped_between_items_fails_to_decrypt(cast: Cast, imported) -> 
     first.refresh_from_db()
     with pytest.raises(BlobIntegrityError):
         load(first, "image")
+
+
+def test_two_files_under_one_name_are_refused_before_anything_is_read(client: Client, cast: Cast) -> None:
+    sign_in(client, cast.owner)
+    uploads = [SimpleUploadedFile("same.jpg", image_bytes(1)), SimpleUploadedFile("same.jpg", image_bytes(2))]
+    response = client.post(_items_url(cast), {"files": uploads})
+    assert response.status_code == 400
+    assert "same.jpg: sent more than once" in " ".join(response.json()["files"])
+    assert not Item.objects.exists()
