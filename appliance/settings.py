@@ -67,6 +67,8 @@ IMPORT_MAX_ARCHIVE_MEMBERS = config.integer("datasets.max_archive_members", 10_0
 IMPORT_MAX_ARCHIVE_BYTES = config.integer("datasets.max_archive_mb", 4096, minimum=1) * _MiB
 # Images with more pixels than this get a downscaled preview for the browser; the original stays downloadable.
 PREVIEW_OVER_PIXELS = config.integer("datasets.preview_over_pixels", 4096 * 4096, minimum=1)
+# Files one upload request may carry (Django's default is 100); more go in an archive.
+DATA_UPLOAD_MAX_NUMBER_FILES = config.integer("datasets.max_upload_files", 1000, minimum=1)
 
 
 def _development_secret_key() -> str:

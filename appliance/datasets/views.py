@@ -61,6 +61,7 @@ def _detail(
         "next_after": page.next_after,
         "page_token": token,
         "can_import": bool(decide(request.user, "dataset.import", dataset)),  # type: ignore[arg-type]
+        "can_manage": bool(decide(request.user, "dataset.manage", dataset)),  # type: ignore[arg-type]
         "errors": errors or [],
     }
     return render(request, "datasets/detail.html", context, status=status)
