@@ -69,6 +69,14 @@ IMPORT_MAX_ARCHIVE_BYTES = config.integer("datasets.max_archive_mb", 4096, minim
 PREVIEW_OVER_PIXELS = config.integer("datasets.preview_over_pixels", 4096 * 4096, minimum=1)
 # Files one upload request may carry (Django's default is 100); more go in an archive.
 DATA_UPLOAD_MAX_NUMBER_FILES = config.integer("datasets.max_upload_files", 1000, minimum=1)
+# Uploads are encrypted into a spool under VAULT_BLOB_DIR as they arrive: never a plaintext temporary file, never a
+# whole file in memory (appliance/datasets/uploads.py). Over a cap the view answers 413 with the reason. A single
+# file may be as large as an archive may expand to; images inside are held to datasets.max_image_mb by the import.
+FILE_UPLOAD_HANDLERS = ["appliance.datasets.uploads.EncryptingUploadHandler"]
+UPLOAD_MAX_FILE_BYTES = config.integer("datasets.upload_max_file_mb", 4096, minimum=1) * _MiB
+UPLOAD_MAX_REQUEST_BYTES = config.integer("datasets.upload_max_request_mb", 4096, minimum=1) * _MiB
+if UPLOAD_MAX_REQUEST_BYTES < UPLOAD_MAX_FILE_BYTES:
+    raise ConfigError("setting 'datasets.upload_max_request_mb' must be at least 'datasets.upload_max_file_mb'")
 
 
 def _development_secret_key() -> str:

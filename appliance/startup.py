@@ -27,6 +27,7 @@ from appliance.auditlog.verification import VerifyResult, check_tail
 from appliance.lib.config import ConfigError
 from appliance.vault.blobs import sweep_orphans
 from appliance.vault.keys import configured_provider
+from appliance.vault.spool import sweep_spool
 
 logger = logging.getLogger("appliance.audit")
 
@@ -94,6 +95,8 @@ def run_startup_checks(*, component: str) -> None:
         with transaction.atomic():
             check_audit_storage()
         configured_provider()  # raises ConfigError naming the setting; never logs key material
-        swept = sweep_orphans()
+        swept = sweep_orphans() + sweep_spool()
         if swept:
-            logger.warning("vault: removed %s partial blob file(s) left by a killed writer", len(swept))
+            logger.warning(
+                "vault: removed %s partial blob or upload spool file(s) left by a killed process", len(swept)
+            )

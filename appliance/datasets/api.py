@@ -24,6 +24,7 @@ from appliance.datasets.selectors import access_dataset, access_item, datasets_v
 from appliance.datasets.serializers import DatasetCreateIn, DatasetDeleteIn, DatasetOut, ItemOut, PageQuery
 from appliance.datasets.serving import serve
 from appliance.datasets.uploading import run_upload
+from appliance.datasets.uploads import upload_refusal
 
 
 class DatasetCollectionView(APIView):
@@ -110,6 +111,9 @@ class ItemCollectionView(APIView):
 
     def post(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.import")  # type: ignore[arg-type]
+        refusal = upload_refusal(request._request)
+        if refusal is not None:
+            return Response({"files": [refusal.message]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         try:
             result = run_upload(request.user, dataset, request.FILES)  # type: ignore[arg-type]
         except ImportRefused as exc:

@@ -9,6 +9,7 @@ original to show it: the item page shows the preview and offers the original for
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 from PIL import Image
@@ -27,12 +28,23 @@ class Derived:
 
 
 def _flatten(image: Image.Image) -> tuple[Image.Image, str]:
-    """Pixels ready to encode, and the format that keeps them: PNG for transparency, JPEG otherwise."""
+    """Pixels ready to encode, and the format that keeps them: PNG for transparency, JPEG otherwise.
+
+    Returns `image` itself when its mode is already right: a conversion to the same mode is a full copy.
+    """
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        return image.convert("RGBA"), "PNG"
+        return (image if image.mode == "RGBA" else image.convert("RGBA")), "PNG"
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit and float TIFFs: scale to 8 bits to show
         return image.point(lambda value: value / 256).convert("L"), "JPEG"
-    return image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode), "JPEG"
+    if image.mode in ("L", "RGB"):
+        return image, "JPEG"
+    return image.convert("RGB"), "JPEG"
+
+
+def fitted(width: int, height: int, edge: int) -> tuple[int, int]:
+    """The size of a `width` x `height` image scaled to fit an `edge`-sided square (never enlarged)."""
+    scale = min(1.0, edge / max(width, height))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -47,7 +59,10 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 def downscaled(original: bytes, *, edge: int) -> Derived:
     """The image fitted inside an `edge`-sided square (never enlarged), re-encoded; `original` is already validated."""
     with Image.open(io.BytesIO(original)) as image:
-        image.draft("RGB", (edge, edge))  # JPEG: decode at a reduced scale straight away (much faster)
+        # JPEG: decode straight at the smallest scale that still covers the target (less memory, much faster).
+        # The box must be the fitted size: Pillow reduces only while *both* sides stay at or above the box.
+        image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", fitted(*image.size, edge))
+        image.load()
         pixels, fmt = _flatten(image)
         pixels.thumbnail((edge, edge), Image.Resampling.LANCZOS)
         return Derived(_encode(pixels, fmt), fmt, pixels.width, pixels.height)

@@ -21,6 +21,7 @@ from appliance.datasets.models import Dataset
 from appliance.datasets.selectors import access_dataset, access_item, datasets_visible_to, items_of
 from appliance.datasets.serving import record_thumbnail_page, serve
 from appliance.datasets.uploading import run_upload
+from appliance.datasets.uploads import upload_refusal
 from appliance.web.context import mark_page
 
 GRID_PAGE_SIZE = 48
@@ -79,6 +80,9 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
 def dataset_import(request: HttpRequest, dataset_id: int) -> HttpResponse:
     """The import form: images or one archive; every refusal listed on the page (400), nothing imported then."""
     dataset = access_dataset(request.user, dataset_id, "dataset.import")  # type: ignore[arg-type]
+    refusal = upload_refusal(request)
+    if refusal is not None:
+        return _detail(request, dataset, errors=[refusal.message], status=413)
     try:
         result = run_upload(request.user, dataset, request.FILES)  # type: ignore[arg-type]
     except ImportRefused as exc:

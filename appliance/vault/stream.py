@@ -7,6 +7,10 @@ AES-GCM message, sealed under a key derived for this one blob, with a nonce that
 decryptor noticing, and the blob's identity (dataset, item, kind), bound into the key and into every segment's
 associated data, means a blob moved under another item or dataset does not decrypt either.
 
+Writers and readers come in the shapes their callers need, all over the one format: `encrypt` (an iterator of
+chunks in, sealed pieces out) is a loop over `Encryptor` (push: one chunk at a time, as an upload handler gets
+them); `decrypt` reads forward; `SeekableDecryptor` reads any byte range, as a ZIP reader does.
+
 This module knows nothing of Django, key providers or files on disk: it turns a data key, an identity and bytes
 into bytes, and back. Every failure to decrypt is one `BlobIntegrityError` whose message names what failed (never
 a key, never plaintext); a consumer must treat plaintext it has already received as void when one is raised.
@@ -364,7 +368,8 @@ class SeekableDecryptor(io.RawIOBase):
     happens to reach its end. Every other segment is opened, with its counter and "not last" flag, each time it
     is read; an altered, moved or swapped segment fails then, with the same `BlobIntegrityError` (and reason) as
     `decrypt` would give. Only one segment's plaintext is held at a time, so memory is about two segments,
-    whatever the blob's size; going back to an earlier segment decrypts it again.
+    whatever the blob's size, and none before the first read or after a read that reaches the end; going back to an
+    earlier segment decrypts it again.
 
     The reader owns `source` and closes it when it is closed (or fails to open). The data key is used once, to
     derive the blob's key, and not kept; the repr shows only sizes.
@@ -405,8 +410,7 @@ class SeekableDecryptor(io.RawIOBase):
             )
         self._last_sealed = tail or self._sealed_size
         self._length = max(0, body - self._count * TAG_SIZE)
-        self._buffer = bytearray(self._sealed_size)
-        self._segment(self._count - 1)
+        self._load(self._count - 1)  # checked, not kept: a reader nobody reads from holds no segment
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"size={self._length}"
@@ -454,18 +458,21 @@ class SeekableDecryptor(io.RawIOBase):
             target[done : done + step] = plaintext[offset : offset + step]
             done += step
             self._position += step
+        if self._position >= self._length:
+            # Read to the end: most readers are done, and a request may hold a thousand of them until it ends.
+            self._cached, self._cached_index = b"", -1
         return done
 
     def readall(self) -> bytes:
         """The rest of the plaintext in one allocation (rather than `RawIOBase`'s growing list of small reads)."""
         self._check_open()
         rest = bytearray(max(0, self._length - self._position))
-        return bytes(rest[: self.readinto(rest)])
+        del rest[self.readinto(rest) :]
+        return bytes(rest)
 
     def close(self) -> None:
         if not self.closed:
-            self._cached = b""
-            self._cached_index = -1
+            self._cached, self._cached_index = b"", -1
             self._source.close()
         super().close()
 
@@ -484,7 +491,7 @@ class SeekableDecryptor(io.RawIOBase):
     def _load(self, index: int) -> bytes:
         last = index == self._count - 1
         want = self._last_sealed if last else self._sealed_size
-        sealed = memoryview(self._buffer)[:want]
+        sealed = memoryview(bytearray(want))
         self._source.seek(HEADER_SIZE + index * self._sealed_size)
         if _fill(self._source, sealed) != want:
             raise BlobIntegrityError(

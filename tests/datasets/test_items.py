@@ -34,8 +34,13 @@ def _records(action: str) -> list[dict]:
 
 
 def _blob_files() -> list[Path]:
+    """The stored blobs (the spool folder beside them holds uploads in flight and a per-process lock file)."""
     root = Path(settings.VAULT_BLOB_DIR)
-    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+    return [path for path in root.glob("*/*/*") if path.is_file()] if root.exists() else []
+
+
+def _spooled() -> list[Path]:
+    return list((Path(settings.VAULT_BLOB_DIR) / "spool").glob("*.spool"))
 
 
 def _upload(client: Client, cast: Cast, files: dict[str, bytes], field: str = "files"):
@@ -210,3 +215,29 @@ def test_two_files_under_one_name_are_refused_before_anything_is_read(client: Cl
     assert response.status_code == 400
     assert "same.jpg: sent more than once" in " ".join(response.json()["files"])
     assert not Item.objects.exists()
+
+
+def test_an_upload_over_the_cap_is_refused_with_413_and_leaves_no_spool(client: Client, cast: Cast, settings) -> None:
+    """Uploads are encrypted into a spool as they arrive; over the cap the request stops (V-222594) and the
+    spool is deleted with the request."""
+    settings.UPLOAD_MAX_FILE_BYTES = 4096
+    settings.UPLOAD_MAX_REQUEST_BYTES = 8192
+    sign_in(client, cast.owner)
+    big = image_bytes(9, "PNG", size=(200, 200))
+    assert len(big) > 4096
+    response = _upload(client, cast, {"big.png": big})
+    assert response.status_code == 413
+    assert "big.png" in " ".join(response.json()["files"])
+    page = client.post(f"/datasets/{cast.dataset.pk}/import", {"files": [SimpleUploadedFile("big.png", big)]})
+    assert page.status_code == 413
+    assert b"big.png" in page.content
+    assert not Item.objects.exists()
+    assert _blob_files() == []
+    assert _spooled() == []
+
+
+def test_the_real_upload_path_spools_encrypted_and_cleans_up(client: Client, cast: Cast) -> None:
+    sign_in(client, cast.owner)
+    response = _upload(client, cast, {"a.jpg": image_bytes(1)})
+    assert response.status_code == 201
+    assert _spooled() == []
