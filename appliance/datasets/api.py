@@ -27,17 +27,26 @@ from appliance.datasets.uploading import run_upload
 from appliance.datasets.uploads import upload_refusal
 
 
-class DatasetCollectionView(APIView):
+class PermissionByMethod(APIView):
+    """A URL whose methods need different permissions: `required_permission` is the declared (least) one, read by
+    the URL walk; `initial` narrows it for the request's method before PolicyPermission checks it."""
+
+    required_permission = "dataset.view"
+    permission_by_method: ClassVar[dict[str, str]] = {}
+    permission_classes = [PolicyPermission]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
+        super().initial(request, *args, **kwargs)
+
+
+class DatasetCollectionView(PermissionByMethod):
     """GET: the datasets the caller may see (keyset pages); POST: create one ("dataset.create")."""
 
     # The declared (least) permission, read by the URL walk; `initial` narrows it per method before the check.
     required_permission = "dataset.view"
     permission_by_method: ClassVar[dict[str, str]] = {"POST": "dataset.create"}
     permission_classes = [PolicyPermission]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
-        super().initial(request, *args, **kwargs)
 
     def get(self, request: Request) -> Response:
         query = PageQuery(data=request.query_params)
@@ -59,17 +68,13 @@ class DatasetCollectionView(APIView):
         return Response(DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
 
 
-class DatasetDetailView(APIView):
+class DatasetDetailView(PermissionByMethod):
     """One dataset; the audited 404 when it is missing or the caller may not see it (no existence oracle).
     DELETE (`dataset.manage`, with `confirm_name` and `reason`) deletes it and crypto-shreds its imagery."""
 
     required_permission = "dataset.view"
     permission_by_method: ClassVar[dict[str, str]] = {"DELETE": "dataset.manage"}
     permission_classes = [PolicyPermission]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
-        super().initial(request, *args, **kwargs)
 
     def delete(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.manage")  # type: ignore[arg-type]
@@ -90,17 +95,13 @@ def _refused(exc: ImportRefused) -> ValidationError:
     return ValidationError({"files": exc.lines})
 
 
-class ItemCollectionView(APIView):
+class ItemCollectionView(PermissionByMethod):
     """GET: a dataset's items (keyset pages); POST: import images (`files`, repeated) or one archive (`archive`)."""
 
     required_permission = "dataset.view"
     permission_by_method: ClassVar[dict[str, str]] = {"POST": "dataset.import"}
     permission_classes = [PolicyPermission]
     parser_classes = [MultiPartParser]  # uploads only; the upload handlers decide where the bytes go
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
-        super().initial(request, *args, **kwargs)
 
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.view")  # type: ignore[arg-type]
