@@ -32,7 +32,7 @@ from django.utils import timezone
 from appliance.auditlog.checkpoints import after_append
 from appliance.auditlog.locking import APPEND_LOCK_ID, hold_append_lock
 from appliance.auditlog.models import AuditRecord, AuditStaged
-from audit.encoding import canonical_json, leaf_hash
+from audit.encoding import EncodingError, canonical_json, leaf_hash
 
 logger = logging.getLogger("appliance.audit")
 BATCH = 500
@@ -162,11 +162,37 @@ def stage_unless_locked(body: Mapping[str, Any]) -> bool:
         return cursor.rowcount == 1
 
 
+class StagedRecordDamaged(RuntimeError):
+    """A staged row is not a record `record()` could have staged: it was written past the recorder (tampering).
+
+    Sequencing stops there, and stays stopped, rather than skip it or guess: the records behind it stay staged
+    (durable, in order) and every attempt raises a CRITICAL alert naming the row, until an operator has examined
+    and removed it. Appends that find the lock free go on meanwhile."""
+
+
+_REQUIRED = ("actor", "action", "outcome", "object", "label", "client_ip", "request_id")
+
+
+def _body_of(pk: int, text: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("object"), dict)
+            or not all(key in body for key in _REQUIRED)
+        ):
+            raise ValueError("not a staged audit record")
+        canonical_json(body)
+    except (ValueError, EncodingError) as exc:
+        raise StagedRecordDamaged(f"staged audit record {pk} is damaged ({exc}); sequencing stops at it") from exc
+    return body
+
+
 def _move_batch() -> int:
     """Sequence up to BATCH staged records, oldest first; the caller holds the lock in its transaction."""
     staged = list(AuditStaged.objects.order_by("id").values_list("id", "body")[:BATCH])
     if staged:
-        append_bodies([json.loads(body) for _, body in staged])
+        append_bodies([_body_of(pk, body) for pk, body in staged])
         AuditStaged.objects.filter(id__in=[pk for pk, _ in staged]).delete()
     return len(staged)
 
@@ -216,6 +242,8 @@ def _sequence_after_commit(*, look_first: bool) -> None:
     try:
         if not look_first or _anything_staged():
             sequence_staged()
+    except StagedRecordDamaged as exc:
+        logger.critical("AUDIT: %s", exc)
     except Exception:
         logger.critical("staged audit records could not be sequenced yet; they stay staged", exc_info=True)
 

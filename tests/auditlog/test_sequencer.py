@@ -5,6 +5,7 @@ record; V-222474: time order; V-222501: the log cannot be changed, staged record
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from appliance.auditlog.models import AuditRecord, AuditStaged
 from appliance.auditlog.recorder import record
-from appliance.auditlog.sequencer import drain_staged, stage
+from appliance.auditlog.sequencer import StagedRecordDamaged, after_staging_commit, drain_staged, stage
 from appliance.auditlog.verification import verify_log
 from tests.auditlog.helpers import all_seqs, body_of, write_session_row
 from tests.conftest import needs_postgres
@@ -127,3 +128,21 @@ def test_a_record_staged_behind_a_holder_is_sequenced_after_the_holder_commits(c
     assert all_seqs() == [0, 1]
     assert "occurred" in body_of(AuditRecord.objects.get(action="session.staged"))
     assert verify_log().ok
+
+
+@pytest.mark.django_db
+def test_a_damaged_staged_row_stops_sequencing_at_it_and_is_named(caplog):
+    """A staged row the recorder could not have written (tampering) is never skipped or guessed at: sequencing
+    stops there with an alert naming it, and the records behind it stay staged, in order (V-222485)."""
+    with transaction.atomic():
+        stage(BODY)
+        AuditStaged.objects.create(body='{"actor": "mallory"}')
+        stage(BODY)
+    damaged = AuditStaged.objects.order_by("id")[1].pk
+    with pytest.raises(StagedRecordDamaged, match=f"staged audit record {damaged} is damaged"):
+        drain_staged()
+    assert AuditStaged.objects.count() == 3
+    assert not AuditRecord.objects.exists()
+    with caplog.at_level(logging.CRITICAL, logger="appliance.audit"):
+        after_staging_commit()
+    assert f"staged audit record {damaged} is damaged" in caplog.text
