@@ -153,6 +153,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "appliance.access",
@@ -160,6 +162,7 @@ INSTALLED_APPS = [
     "appliance.vault",
     "appliance.accounts",
     "appliance.datasets",
+    "appliance.labeling",
     "appliance.web",
 ]
 
@@ -253,7 +256,19 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "appliance.access.api_errors.handle_api_exception",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# The OpenAPI description (appliance/web/api_docs.py); Swagger UI from the sidecar package's static files, never a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Labeling appliance API",
+    "DESCRIPTION": "Every endpoint goes through the access decision; hidden objects answer 404.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

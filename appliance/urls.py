@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/", include("appliance.accounts.urls")),
     path("datasets/", include("appliance.datasets.urls")),
     path("api/datasets/", include("appliance.datasets.api_urls")),
+    path("api/projects/", include("appliance.labeling.api_urls")),
     path("audit/", include("appliance.auditlog.urls")),
     path("api/audit/", include("appliance.auditlog.api_urls")),
     path("api/", include("appliance.web.api_urls")),

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +23,7 @@ from appliance.auditlog.proofs import StateError, VerifyState, prove_inclusion, 
 from appliance.auditlog.recorder import record
 from appliance.auditlog.search import search_and_record
 from appliance.auditlog.selectors import export_archive, log_size, newest_checkpoint, record_by_seq
-from appliance.auditlog.serializers import ProofOut, RecordOut, RecordQuery, VerifyStepIn
+from appliance.auditlog.serializers import ProofOut, RecordOut, RecordQuery, RecordWithProofOut, VerifyStepIn
 
 
 class RecordListView(APIView):
@@ -30,6 +32,20 @@ class RecordListView(APIView):
     required_permission = "audit.read"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(
+        operation_id="audit_records_list",
+        parameters=[RecordQuery],
+        responses={
+            200: inline_serializer(
+                "AuditRecordPage",
+                {
+                    "results": RecordOut(many=True),
+                    "older_before": serializers.IntegerField(allow_null=True),
+                    "newer_after": serializers.IntegerField(allow_null=True),
+                },
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         query = RecordQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -49,6 +65,7 @@ class RecordDetailView(APIView):
     required_permission = "audit.read"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(responses={200: RecordWithProofOut})
     def get(self, request: Request, seq: int) -> Response:
         row = record_by_seq(seq)
         if row is None:
@@ -65,6 +82,7 @@ class VerifyStepView(APIView):
     required_permission = "audit.verify"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(request=VerifyStepIn, responses={200: OpenApiResponse(description="progress and the next state")})
     def post(self, request: Request) -> Response:
         given = VerifyStepIn(data=request.data)
         given.is_valid(raise_exception=True)
@@ -111,6 +129,7 @@ class ExportView(APIView):
     required_permission = "audit.export"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(request=None, responses={(200, "application/gzip"): OpenApiResponse(description="the bundle")})
     def post(self, request: Request) -> FileResponse:
         archive = export_archive()
         response = FileResponse(archive.handle, as_attachment=True, filename=archive.filename)

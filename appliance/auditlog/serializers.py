@@ -92,7 +92,7 @@ class RecordOut(serializers.ModelSerializer[AuditRecord]):
 
     class Meta:
         model = AuditRecord
-        fields = (
+        fields: tuple[str, ...] = (
             "seq",
             "time",
             "actor",
@@ -150,3 +150,12 @@ class VerifyStepIn(serializers.Serializer[dict[str, Any]]):
         if attrs["from"] > 0 and "state" not in attrs:
             raise serializers.ValidationError({"state": ["required to go on from a record after 0"]})
         return attrs
+
+
+class RecordWithProofOut(RecordOut):
+    """A record with its inclusion proof in the newest checkpoint (null until a checkpoint covers it)."""
+
+    proof = ProofOut(allow_null=True, read_only=True)
+
+    class Meta(RecordOut.Meta):
+        fields = (*RecordOut.Meta.fields, "proof")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.http import HttpResponse
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -48,6 +49,16 @@ class DatasetCollectionView(PermissionByMethod):
     permission_by_method: ClassVar[dict[str, str]] = {"POST": "dataset.create"}
     permission_classes = [PolicyPermission]
 
+    @extend_schema(
+        operation_id="datasets_list",
+        parameters=[PageQuery],
+        responses={
+            200: inline_serializer(
+                "DatasetPage",
+                {"results": DatasetOut(many=True), "next_after": serializers.IntegerField(allow_null=True)},
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         query = PageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -58,6 +69,9 @@ class DatasetCollectionView(PermissionByMethod):
         )
         return Response({"results": DatasetOut(page.items, many=True).data, "next_after": page.next_after})
 
+    @extend_schema(
+        request=DatasetCreateIn, responses={201: DatasetOut, 400: OpenApiResponse(description="names the field")}
+    )
     def post(self, request: Request) -> Response:
         given = DatasetCreateIn(data=request.data)
         given.is_valid(raise_exception=True)
@@ -76,6 +90,7 @@ class DatasetDetailView(PermissionByMethod):
     permission_by_method: ClassVar[dict[str, str]] = {"DELETE": "dataset.manage"}
     permission_classes = [PolicyPermission]
 
+    @extend_schema(request=DatasetDeleteIn, responses={204: None, 400: OpenApiResponse(description="names the field")})
     def delete(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.manage")  # type: ignore[arg-type]
         given = DatasetDeleteIn(data=request.data)
@@ -86,6 +101,7 @@ class DatasetDetailView(PermissionByMethod):
             raise ValidationError({exc.field or "non_field_errors": [str(exc)]}) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses={200: DatasetOut, 404: OpenApiResponse(description="missing or hidden")})
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, self.required_permission)  # type: ignore[arg-type]
         return Response(DatasetOut(dataset).data)
@@ -103,6 +119,15 @@ class ItemCollectionView(PermissionByMethod):
     permission_classes = [PolicyPermission]
     parser_classes = [MultiPartParser]  # uploads only; the upload handlers decide where the bytes go
 
+    @extend_schema(
+        operation_id="datasets_items_list",
+        parameters=[PageQuery],
+        responses={
+            200: inline_serializer(
+                "ItemPage", {"results": ItemOut(many=True), "next_after": serializers.IntegerField(allow_null=True)}
+            )
+        },
+    )
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.view")  # type: ignore[arg-type]
         query = PageQuery(data=request.query_params)
@@ -110,6 +135,25 @@ class ItemCollectionView(PermissionByMethod):
         page = items_of(dataset, after=query.validated_data.get("after"), limit=query.validated_data["limit"])
         return Response({"results": ItemOut(page.items, many=True).data, "next_after": page.next_after})
 
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer(
+                "ImportUpload",
+                {
+                    "files": serializers.ListField(child=serializers.FileField(), required=False),
+                    "archive": serializers.FileField(required=False),
+                },
+            )
+        },
+        responses={
+            201: inline_serializer(
+                "ImportResult",
+                {"items": ItemOut(many=True), "report": serializers.ListField(child=serializers.CharField())},
+            ),
+            400: OpenApiResponse(description="every refused file with its reason; nothing imported"),
+            413: OpenApiResponse(description="over the upload caps"),
+        },
+    )
     def post(self, request: Request, dataset_id: int) -> Response:
         dataset = access_dataset(request.user, dataset_id, "dataset.import")  # type: ignore[arg-type]
         refusal = upload_refusal(request._request)
@@ -128,6 +172,7 @@ class ItemDetailView(APIView):
     required_permission = "dataset.view"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(responses={200: ItemOut})
     def get(self, request: Request, dataset_id: int, item_id: int) -> Response:
         item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
         return Response(ItemOut(item).data)
@@ -139,6 +184,10 @@ class ItemImageryView(APIView):
     required_permission = "dataset.view"
     permission_classes = [PolicyPermission]
 
+    @extend_schema(
+        operation_id="datasets_items_imagery",
+        responses={(200, "image/*"): OpenApiResponse(description="the decrypted image; each view is recorded")},
+    )
     def get(self, request: Request, dataset_id: int, item_id: int, kind: str) -> HttpResponse:
         item = access_item(request.user, dataset_id, item_id)  # type: ignore[arg-type]
         download = kind == "image" and request.query_params.get("download") == "1"
