@@ -7,7 +7,7 @@ operations (list and create) that need different permissions, so the permission 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from appliance.access.drf import PolicyPermission
+from appliance.access.drf_views import PermissionByMethod
 from appliance.datasets import actions
 from appliance.datasets.imports import ImportRefused
 from appliance.datasets.selectors import access_dataset, access_item, datasets_visible_to, items_of
@@ -26,19 +27,6 @@ from appliance.datasets.serializers import DatasetCreateIn, DatasetDeleteIn, Dat
 from appliance.datasets.serving import serve
 from appliance.datasets.uploading import run_upload
 from appliance.datasets.uploads import upload_refusal
-
-
-class PermissionByMethod(APIView):
-    """A URL whose methods need different permissions: `required_permission` is the declared (least) one, read by
-    the URL walk; `initial` narrows it for the request's method before PolicyPermission checks it."""
-
-    required_permission = "dataset.view"
-    permission_by_method: ClassVar[dict[str, str]] = {}
-    permission_classes = [PolicyPermission]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
-        super().initial(request, *args, **kwargs)
 
 
 class DatasetCollectionView(PermissionByMethod):

@@ -16,9 +16,8 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from appliance.access.drf import PolicyPermission
+from appliance.access.drf_views import PermissionByMethod
 from appliance.labeling import actions
 from appliance.labeling.selectors import (
     access_annotation,
@@ -55,16 +54,13 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-class LabelingView(APIView):
-    """Permission per HTTP method (`required_permission` is the declared least one, read by the URL walk), and
-    the body cap, checked on the declared length before anything parses the body."""
+class LabelingView(PermissionByMethod):
+    """Permission per HTTP method (see PermissionByMethod), and the body cap, checked on the declared length
+    before anything parses the body."""
 
     required_permission = "dataset.view"
-    permission_by_method: ClassVar[dict[str, str]] = {}
-    permission_classes = [PolicyPermission]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.required_permission = self.permission_by_method.get(request.method or "", type(self).required_permission)
         super().initial(request, *args, **kwargs)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
