@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.utils.csp import CSP
+from django.utils.decorators import method_decorator
+from django.views.decorators.csp import csp_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -21,6 +25,17 @@ class SchemaView(SpectacularAPIView):
     permission_classes = [PolicyPermission]
 
 
+# Swagger UI sets a few inline styles and draws its icons from `data:` SVG images. This page shows the API's
+# description, never data, so it alone may have them; scripts stay 'self' only, and everything else is the
+# site-wide policy. (The schema endpoint itself answers JSON/YAML under the site-wide policy.)
+_DOCS_CSP: dict[str, Any] = {
+    **settings.SECURE_CSP,
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+}
+
+
+@method_decorator(csp_override(_DOCS_CSP), name="dispatch")
 class SwaggerView(SpectacularSwaggerSplitView):
     required_permission = "account.self"
     permission_classes = [PolicyPermission]

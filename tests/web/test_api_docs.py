@@ -39,3 +39,13 @@ def test_swagger_ui_loads_only_local_files(client: Client, analyst) -> None:
 
 def test_anonymous_callers_get_no_schema(client: Client) -> None:
     assert client.get("/api/schema/").status_code == 401
+
+
+def test_only_the_docs_page_relaxes_styles_and_images_and_scripts_stay_self(client: Client, analyst) -> None:
+    sign_in(client, analyst)
+    docs = client.get("/api/docs/")["Content-Security-Policy"]
+    assert "script-src 'self';" in docs + ";"
+    assert "'unsafe-inline'" in docs.split("style-src", 1)[1].split(";", 1)[0]
+    home = client.get("/")["Content-Security-Policy"]
+    assert "unsafe-inline" not in home
+    assert "data:" not in home
