@@ -423,7 +423,10 @@ def _check_changes(changes: Any, task: Task, schema: SchemaVersion | None) -> li
         raise LabelingError("changes must be a list", field="changes")
     if len(changes) > MAX_CHANGES:
         raise LabelingError(f"at most {MAX_CHANGES} changes per save", field="changes")
-    existing = {a.pk: a for a in Annotation.objects.filter(task=task, deleted=False)}
+    # Only the annotations this batch names: a dense image holds thousands, and a save must not read them all.
+    named = [c.get("id") for c in changes if isinstance(c, dict) and c.get("op") != "create"]
+    ids = [value for value in named if isinstance(value, int) and not isinstance(value, bool)]
+    existing = {a.pk: a for a in Annotation.objects.filter(task=task, deleted=False, pk__in=ids)}
     checked: list[_Checked] = []
     touched: set[int] = set()
     for index, change in enumerate(changes):
@@ -501,13 +504,16 @@ def save_annotations(by: User, *, task: Task, changes: Any, task_version: int) -
                 have = "deleted" if annotation is None or annotation.deleted else f"at version {annotation.version}"
                 raise _stale(locked, f"annotation {change.annotation_id} is {have}, not version {change.version}")
         revisions: list[AnnotationRevision] = []
+        created = Annotation.objects.bulk_create(
+            [
+                Annotation(task=locked, created_by=by, updated_by=by, created_at=now, updated_at=now, **change.values)
+                for change in checked
+                if change.op == "create"
+            ]
+        )
+        revisions += [_revision(annotation, None, annotation.snapshot(), by, now) for annotation in created]
         for change in checked:
             if change.op == "create":
-                annotation = Annotation.objects.create(
-                    task=locked, created_by=by, updated_by=by, created_at=now, updated_at=now, **change.values
-                )
-                revisions.append(_revision(annotation, None, annotation.snapshot(), by, now))
-                created.append(annotation)
                 continue
             annotation = current[change.annotation_id]  # type: ignore[index]
             before = annotation.snapshot()

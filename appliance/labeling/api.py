@@ -88,6 +88,18 @@ TASK_STATE = inline_serializer(
 )
 
 
+SAVE_RESULT = inline_serializer(
+    "SaveResult",
+    {
+        "task": TaskOut(),
+        "annotations": AnnotationOut(many=True),
+        "created": serializers.ListField(child=serializers.IntegerField()),
+        "updated": serializers.ListField(child=serializers.IntegerField()),
+        "deleted": serializers.ListField(child=serializers.IntegerField()),
+    },
+)
+
+
 def _task_state(task: Any) -> dict[str, Any]:
     schema = task.project.current_schema()
     return {
@@ -197,7 +209,7 @@ class AnnotationSaveView(LabelingView):
     @extend_schema(
         request=SaveIn,
         responses={
-            200: TASK_STATE,
+            200: SAVE_RESULT,
             400: FIELD_400,
             404: HIDDEN_404,
             409: OpenApiResponse(description="a version edited is stale: the body holds the current state"),
@@ -220,9 +232,11 @@ class AnnotationSaveView(LabelingView):
             return Response(body, status=status.HTTP_409_CONFLICT)
         except actions.LabelingError as exc:
             raise _refused(exc) from exc
+        # What changed, not the whole task: a dense image holds thousands of annotations, and the client has them.
         return Response(
-            _task_state(result.task)
-            | {
+            {
+                "task": TaskOut(result.task).data,
+                "annotations": AnnotationOut(result.created + result.updated, many=True).data,
                 "created": [a.pk for a in result.created],
                 "updated": [a.pk for a in result.updated],
                 "deleted": [a.pk for a in result.deleted],

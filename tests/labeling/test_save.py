@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from appliance.labeling.actions import LabelingError, StaleVersion, next_task, save_annotations
 from appliance.labeling.models import Annotation, AnnotationRevision, Task
@@ -189,3 +191,25 @@ def test_a_save_against_a_task_the_user_cannot_see_is_a_404(client: Client, crew
     assert _save(client, crew, task, [box()]).status_code == 404
     assert denials()[-1]["details"]["gate"] == "membership"
     assert not Annotation.objects.exists()
+
+
+def test_a_save_reads_and_answers_only_what_it_changes_whatever_the_task_holds(
+    client: Client, crew: Crew, task: Task
+) -> None:
+    """Dense images hold thousands of annotations: a save's cost and answer must not grow with them."""
+    sign_in(client, crew.analyst)
+
+    def one_more(version: int) -> tuple[int, Any]:
+        with CaptureQueriesContext(connection) as queries:
+            response = _save(client, crew, task, [box()], version=version)
+        assert response.status_code == 200, response.content
+        return len(queries.captured_queries), response.json()
+
+    few_queries, body = one_more(task.version)
+    assert len(body["annotations"]) == 1
+    response = _save(client, crew, task, [box(x=float(n % 40)) for n in range(60)], version=body["task"]["version"])
+    version = response.json()["task"]["version"]
+    many_queries, body = one_more(version)
+    assert len(body["annotations"]) == 1
+    assert Annotation.objects.filter(task=task).count() == 62
+    assert many_queries == few_queries
