@@ -92,8 +92,7 @@ def run_startup_checks(*, component: str) -> None:
                 object_id="policies",
                 details={"files": dict(policy.file_hashes), "roles": sorted(policy.roles)},
             )
-        with transaction.atomic():
-            check_audit_storage()
+        check_audit_storage()
         configured_provider()  # raises ConfigError naming the setting; never logs key material
         swept = sweep_orphans() + sweep_spool()
         if swept:

@@ -18,16 +18,3 @@ def hold_append_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_ID])
-
-
-def try_append_lock() -> bool:
-    """Take the append lock for the rest of the transaction if nobody else holds it; never waits.
-
-    Re-entrant: true again in a transaction that already holds it.
-    """
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [APPEND_LOCK_ID])
-        row = cursor.fetchone()
-    return bool(row and row[0])

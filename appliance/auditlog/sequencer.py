@@ -217,8 +217,7 @@ def sequence_staged() -> int:
     lock is released before looking again (so that the look sees everything committed while it was held).
     """
     if connection.vendor != "postgresql":
-        with transaction.atomic():
-            return drain_staged()
+        return drain_staged()
     moved = 0
     while _try_session_lock():
         try:
@@ -266,7 +265,3 @@ def drain_staged() -> int:
         while count := _move_batch():
             moved += count
     return moved
-
-
-def staged_count() -> int:
-    return AuditStaged.objects.count()

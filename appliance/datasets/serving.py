@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core import signing
-from django.db import transaction
 from django.http import HttpResponse
 
 from appliance.accounts.models import User
@@ -61,28 +60,26 @@ def load(item: Item, kind: str) -> Imagery:
 
 def record_view(item: Item, kind: str, *, download: bool = False) -> None:
     """The audit record of one view (or download) of an item's imagery, committed before it is sent."""
-    with transaction.atomic():
-        record(
-            action="item.download" if download else f"item.view.{kind}",
-            object_type="item",
-            object_id=item.pk,
-            label=item.dataset.access_label().banner(),
-            details={"dataset": item.dataset.pk, "name": item.name, "sha256": item.sha256},
-        )
+    record(
+        action="item.download" if download else f"item.view.{kind}",
+        object_type="item",
+        object_id=item.pk,
+        label=item.dataset.access_label().banner(),
+        details={"dataset": item.dataset.pk, "name": item.name, "sha256": item.sha256},
+    )
 
 
 def record_thumbnail_page(user: User, dataset: Dataset, items: Sequence[Item]) -> str:
     """Record that `user` is shown the thumbnails of `items` (one page) and return the token their URLs carry."""
     if not items:
         return ""
-    with transaction.atomic():
-        record(
-            action="dataset.thumbnails.view",
-            object_type="dataset",
-            object_id=dataset.pk,
-            label=dataset.access_label().banner(),
-            details={"items": [item.pk for item in items]},
-        )
+    record(
+        action="dataset.thumbnails.view",
+        object_type="dataset",
+        object_id=dataset.pk,
+        label=dataset.access_label().banner(),
+        details={"items": [item.pk for item in items]},
+    )
     return signing.dumps([user.pk, dataset.pk, items[0].pk, items[-1].pk], salt=_PAGE_SIGNING_SALT, compress=True)
 
 

@@ -23,9 +23,9 @@ from appliance.auditlog.checkpoints import CheckpointRefused, make_checkpoint, n
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 from appliance.auditlog.recorder import record
 from appliance.auditlog.signing import load_signing_key
-from appliance.auditlog.triggers import install_sql, remove_sql
 from audit.checkpoint import open_checkpoint
 from audit.merkle import CompactRange, root_of
+from tests.auditlog.helpers import triggers_lifted
 
 pytestmark = pytest.mark.django_db
 
@@ -119,13 +119,8 @@ def test_an_empty_log_has_no_checkpoint():
 
 @pytest.fixture
 def without_triggers() -> Iterator[None]:
-    with connection.cursor() as cursor:
-        for statement in remove_sql(connection.vendor):
-            cursor.execute(statement)
-    yield
-    with connection.cursor() as cursor:
-        for statement in install_sql(connection.vendor):
-            cursor.execute(statement)
+    with triggers_lifted():
+        yield
 
 
 @pytest.mark.usefixtures("without_triggers")

@@ -21,18 +21,18 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 
 from appliance.auditlog.checkpoints import make_checkpoint
 from appliance.auditlog.export import export_bundle
 from appliance.auditlog.models import AuditCheckpoint, AuditRecord
 from appliance.auditlog.recorder import record
 from appliance.auditlog.signing import key_path
-from appliance.auditlog.triggers import install_sql, remove_sql
 from appliance.auditlog.verification import verify_log
 from audit.bundle import BundleError, TrustedCheckpoint, verify_bundle
 from audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
 from audit.encoding import canonical_json, leaf_hash
+from tests.auditlog.helpers import triggers_lifted
 
 pytestmark = pytest.mark.django_db
 
@@ -64,13 +64,8 @@ def log() -> None:
 
 @pytest.fixture
 def without_triggers(log) -> Iterator[None]:
-    with connection.cursor() as cursor:
-        for statement in remove_sql(connection.vendor):
-            cursor.execute(statement)
-    yield
-    with connection.cursor() as cursor:
-        for statement in install_sql(connection.vendor):
-            cursor.execute(statement)
+    with triggers_lifted():
+        yield
 
 
 def body(seq: int) -> dict:

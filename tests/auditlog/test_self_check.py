@@ -22,11 +22,10 @@ from appliance.auditlog.models import AuditCheckpoint, AuditRecord, AuditStaged
 from appliance.auditlog.recorder import record
 from appliance.auditlog.sequencer import stage
 from appliance.auditlog.signing import KEY_FILE
-from appliance.auditlog.triggers import install_sql, remove_sql
 from appliance.lib.config import ConfigError
 from appliance.startup import AuditSelfCheckFailed, run_startup_checks
 from audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
-from tests.auditlog.helpers import body_of
+from tests.auditlog.helpers import body_of, triggers_lifted
 
 pytestmark = pytest.mark.django_db
 
@@ -48,13 +47,8 @@ def log() -> None:
 
 @pytest.fixture
 def without_triggers(log) -> Iterator[None]:
-    with connection.cursor() as cursor:
-        for statement in remove_sql(connection.vendor):
-            cursor.execute(statement)
-    yield
-    with connection.cursor() as cursor:
-        for statement in install_sql(connection.vendor):
-            cursor.execute(statement)
+    with triggers_lifted():
+        yield
 
 
 def selfcheck_records() -> list[dict]:

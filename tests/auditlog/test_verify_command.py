@@ -13,12 +13,12 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 
 from appliance.auditlog.models import AuditRecord
 from appliance.auditlog.recorder import record
-from appliance.auditlog.triggers import install_sql, remove_sql
 from audit.encoding import leaf_hash
+from tests.auditlog.helpers import triggers_lifted
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +35,8 @@ def log() -> None:
 
 @pytest.fixture
 def without_triggers(log):
-    with connection.cursor() as cursor:
-        for statement in remove_sql(connection.vendor):
-            cursor.execute(statement)
-    yield
-    with connection.cursor() as cursor:
-        for statement in install_sql(connection.vendor):
-            cursor.execute(statement)
+    with triggers_lifted():
+        yield
 
 
 def _rewrite(canonical: str, *, rehash: bool) -> None:

@@ -236,7 +236,7 @@ def test_an_upload_over_the_cap_is_refused_with_413_and_leaves_no_spool(client: 
     assert _spooled() == []
 
 
-def test_the_real_upload_path_spools_encrypted_and_cleans_up(client: Client, cast: Cast) -> None:
+def test_an_upload_through_the_real_endpoint_leaves_no_spool_behind(client: Client, cast: Cast) -> None:
     sign_in(client, cast.owner)
     response = _upload(client, cast, {"a.jpg": image_bytes(1)})
     assert response.status_code == 201
