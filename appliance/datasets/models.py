@@ -22,9 +22,11 @@ NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 4000
 
 
-class Dataset(models.Model):
-    """One dataset. `compartments` is the canonical marking ("/ALPHA/", "/" for none) so the label gate can run
-    as one regular-expression match in SQL; `version` counts changes for optimistic concurrency and caches."""
+class LabeledCollection(models.Model):
+    """A named, labeled, need-to-know collection: what a dataset and a labeling project both are to the access
+    decision (each declares its own `members`, whose reverse name is its own). `compartments` is the canonical
+    marking ("/ALPHA/", "/" for none) so the label gate can run as one regular-expression match in SQL;
+    `version` counts changes for optimistic concurrency and caches."""
 
     access_fields: ClassVar[AccessFields] = AccessFields(
         level="classification", compartments="compartments", members="members"
@@ -34,26 +36,35 @@ class Dataset(models.Model):
     description = models.TextField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
     classification = models.CharField(max_length=64)
     compartments = models.CharField(max_length=512, default="/")
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="datasets", blank=True)
     # PROTECT: the creator is part of the record of who introduced classified data; accounts are disabled, not
     # deleted, so this never blocks normal operation.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
-    # The dataset's DEK, wrapped (vault). PROTECT: a key is destroyed (crypto-shredded), never deleted with a row.
-    data_key = models.OneToOneField(
-        "vault.DataKey", on_delete=models.PROTECT, null=True, blank=True, related_name="dataset"
-    )
 
     class Meta:
+        abstract = True
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.name
 
     def access_label(self) -> Label:
-        """The dataset's label; everything derived from it (items, annotations, exports) carries at least this."""
+        """The collection's label; everything derived from it (items, annotations, exports) carries at least this."""
         return label_of(self, self.access_fields)
+
+
+class Dataset(LabeledCollection):
+    """One dataset: a labeled collection whose items are encrypted under its own data key."""
+
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="datasets", blank=True)
+    # The dataset's DEK, wrapped (vault). PROTECT: a key is destroyed (crypto-shredded), never deleted with a row.
+    data_key = models.OneToOneField(
+        "vault.DataKey", on_delete=models.PROTECT, null=True, blank=True, related_name="dataset"
+    )
+
+    class Meta(LabeledCollection.Meta):
+        pass
 
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff", "WEBP": "image/webp"}

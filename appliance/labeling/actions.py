@@ -24,13 +24,11 @@ from appliance.access.labels import compartment_marking, highest
 from appliance.access.policy import get_policy
 from appliance.accounts.models import User
 from appliance.auditlog.recorder import record
-from appliance.datasets.models import Dataset, Item
+from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Dataset, Item
 from appliance.labeling.geometry import GeometryError, validate_geometry
 from appliance.labeling.models import (
     COMMENT_MAX_LENGTH,
-    DESCRIPTION_MAX_LENGTH,
     EDITABLE_STATES,
-    NAME_MAX_LENGTH,
     Annotation,
     AnnotationRevision,
     Project,

@@ -12,46 +12,26 @@ Annotations are never deleted (a delete is a flag and a revision), and each chan
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from appliance.access.decision import AccessFields, label_of
 from appliance.access.labels import Label
-from appliance.datasets.models import Dataset, Item
+from appliance.datasets.models import Dataset, Item, LabeledCollection
 
-NAME_MAX_LENGTH = 200
-DESCRIPTION_MAX_LENGTH = 4000
 COMMENT_MAX_LENGTH = 4000
 
 
-class Project(models.Model):
+class Project(LabeledCollection):
     """One labeling project. `classification`/`compartments` hold the highest label of its datasets."""
 
-    access_fields: ClassVar[AccessFields] = AccessFields(
-        level="classification", compartments="compartments", members="members"
-    )
-
-    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
-    description = models.TextField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
     datasets = models.ManyToManyField(Dataset, related_name="projects")
-    classification = models.CharField(max_length=64)
-    compartments = models.CharField(max_length=512, default="/")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="projects", blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    version = models.PositiveIntegerField(default=1)
 
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def access_label(self) -> Label:
-        return label_of(self, self.access_fields)
+    class Meta(LabeledCollection.Meta):
+        pass
 
     def current_schema(self) -> SchemaVersion | None:
         return self.schema_versions.order_by("-number").first()

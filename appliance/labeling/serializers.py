@@ -7,11 +7,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from appliance.labeling.actions import MAX_CHANGES
 from appliance.labeling.models import (
     COMMENT_MAX_LENGTH,
-    DESCRIPTION_MAX_LENGTH,
-    NAME_MAX_LENGTH,
     Annotation,
     AnnotationRevision,
     Project,
