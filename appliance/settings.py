@@ -157,12 +157,15 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_tasks_db",
     "appliance.access",
     "appliance.auditlog",
     "appliance.vault",
     "appliance.accounts",
     "appliance.datasets",
     "appliance.labeling",
+    "appliance.inference",
+    "appliance.exchange",
     "appliance.web",
 ]
 
@@ -292,3 +295,7 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": config.string("logging.level", "INFO")},
     "loggers": {"django.security": {"level": "INFO"}},
 }
+
+# Background work (pre-labeling, exports) on Django's tasks framework with a database queue: jobs survive restarts
+# and any number of worker hosts share one queue (`manage.py db_worker`).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
