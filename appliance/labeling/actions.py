@@ -32,12 +32,14 @@ from appliance.labeling.models import (
     Annotation,
     AnnotationRevision,
     Project,
+    ReviewComment,
     SchemaVersion,
     Source,
     Task,
     TaskState,
 )
 from appliance.labeling.schema import SchemaError, class_of, validate_attributes, validate_schema
+from appliance.labeling.selectors import authors_of
 
 PROJECT = "project"
 TASK = "task"
@@ -45,7 +47,7 @@ ANNOTATION = "annotation"
 # How long `next_task` holds a task for its analyst; the policy has no key for it yet, so it is a constant here.
 LOCK_MINUTES = 30
 MAX_CHANGES = 5000
-OPERATIONS = ("create", "update", "delete")
+OPERATIONS = ("create", "update", "delete", "accept")
 
 
 class LabelingError(ValueError):
@@ -231,8 +233,9 @@ def _lock_minutes() -> int:
 
 def next_task(by: User, *, project: Project) -> Task | None:
     """The analyst's next task, locked to them: their own task in progress first, then one sent back to them,
-    then the first new one. A task held by someone else (lock not expired) is skipped; on PostgreSQL the row lock
-    is taken with SKIP LOCKED, so two analysts asking at once never get the same task. None when nothing is left.
+    then one a manager assigned to them, then the first unassigned one (never one assigned to someone else). A
+    task held by someone else (lock not expired) is skipped; on PostgreSQL the row lock is taken with SKIP
+    LOCKED, so two analysts asking at once never get the same task. None when nothing is left.
     """
     _authorize(by, "annotation.edit", project, PROJECT, project.pk)
     now = timezone.now()
@@ -248,6 +251,7 @@ def next_task(by: User, *, project: Project) -> Task | None:
         task = (
             locking.filter(lock_holder=by, state=TaskState.IN_PROGRESS).order_by("id").first()
             or locking.filter(state=TaskState.REJECTED).order_by("id").first()
+            or locking.filter(assignee=by).order_by("id").first()
             or locking.order_by("id").first()
         )
         if task is None:
@@ -282,6 +286,9 @@ def _check_editable(by: User, task: Task) -> None:
         raise TaskConflict(f"the task is {task.state} and can no longer be edited", field="task")
     if task.lock_holder_id not in (None, by.pk) and task.locked_until and task.locked_until > timezone.now():
         raise TaskConflict("the task is being worked on by someone else", field="task")
+    # Assigned work is its assignee's: after a reassignment the previous analyst can no longer change it.
+    if task.assignee_id not in (None, by.pk):
+        raise TaskConflict("the task is assigned to someone else; only they can change it", field="task")
 
 
 def submit_task(by: User, *, task: Task) -> Task:
@@ -290,8 +297,6 @@ def submit_task(by: User, *, task: Task) -> Task:
     with transaction.atomic():
         task = Task.objects.select_for_update().select_related("project", "item__dataset").get(pk=task.pk)
         _check_editable(by, task)
-        if task.assignee_id not in (None, by.pk):
-            raise TaskConflict("the task is assigned to someone else; only they can submit it", field="task")
         _bump(
             Task,
             task,
@@ -311,16 +316,31 @@ def submit_task(by: User, *, task: Task) -> Task:
     return task
 
 
-def _authors(task: Task) -> set[Any]:
-    """Whose work the task is: its assignee and whoever last edited any of its annotations."""
-    authors = set(Annotation.objects.filter(task=task).values_list("updated_by_id", flat=True))
-    if task.assignee_id is not None:
-        authors.add(task.assignee_id)
-    return authors
+def _check_annotation_comments(task: Task, raw: Any) -> list[tuple[Annotation, str]]:
+    """Each `{"annotation": id, "text": ...}` names a live annotation of this task and says something."""
+    if not isinstance(raw, list):
+        raise LabelingError("annotation_comments must be a list", field="annotation_comments")
+    if len(raw) > MAX_CHANGES:
+        raise LabelingError(f"at most {MAX_CHANGES} annotation comments", field="annotation_comments")
+    ids = [entry.get("annotation") for entry in raw if isinstance(entry, dict)]
+    live = {a.pk: a for a in _live(task).filter(pk__in=[i for i in ids if isinstance(i, int)])}
+    checked: list[tuple[Annotation, str]] = []
+    for index, entry in enumerate(raw):
+        where = f"annotation_comments[{index}]"
+        annotation_id = entry.get("annotation") if isinstance(entry, dict) else None
+        text = entry.get("text") if isinstance(entry, dict) else None
+        if isinstance(annotation_id, bool) or annotation_id not in live:
+            raise LabelingError(f"{where}: no annotation {annotation_id!r} on this task", field=f"{where}.annotation")
+        if not isinstance(text, str) or not text.strip():
+            raise LabelingError(f"{where}: the comment is empty", field=f"{where}.text")
+        if len(text) > COMMENT_MAX_LENGTH:
+            raise LabelingError(f"{where}: at most {COMMENT_MAX_LENGTH} characters", field=f"{where}.text")
+        checked.append((live[annotation_id], text.strip()))
+    return checked
 
 
-def review_task(by: User, *, task: Task, decision: str, comments: str = "") -> Task:
-    """Accept a submitted task, or reject it back to its analyst with `comments`.
+def review_task(by: User, *, task: Task, decision: str, comments: str = "", annotation_comments: Any = ()) -> Task:
+    """Accept a submitted task, or reject it back to its analyst with `comments` and/or remarks per annotation.
 
     Refused, and recorded, when the policy lists "annotation.review" under `not_on_own_work` and the reviewer is
     the task's assignee or the last editor of any of its annotations.
@@ -331,9 +351,10 @@ def review_task(by: User, *, task: Task, decision: str, comments: str = "") -> T
         raise LabelingError("decision must be accept or reject", field="decision")
     if len(comments) > COMMENT_MAX_LENGTH:
         raise LabelingError(f"comments have at most {COMMENT_MAX_LENGTH} characters", field="comments")
-    if decision == "reject" and not comments.strip():
+    remarks = _check_annotation_comments(task, list(annotation_comments))
+    if decision == "reject" and not comments.strip() and not remarks:
         raise LabelingError("say what to fix: a rejection goes back to the analyst with its comments", field="comments")
-    if permission in get_policy().not_on_own_work and by.pk in _authors(task):
+    if permission in get_policy().not_on_own_work and by.pk in authors_of(task):
         deny(permission=permission, gate="own_work", object_type=TASK, object_id=str(task.pk))
         raise OwnWork("nobody reviews their own work", field="task")
     with transaction.atomic():
@@ -354,8 +375,20 @@ def review_task(by: User, *, task: Task, decision: str, comments: str = "") -> T
             object_type=TASK,
             object_id=task.pk,
             label=task.item.access_label().banner(),
-            details={"project": task.project_id, "comments": comments.strip(), "version": task.version},
+            details={
+                "project": task.project_id,
+                "comments": comments.strip(),
+                "annotation_comments": [{"annotation": a.pk, "version": a.version, "text": t} for a, t in remarks],
+                "version": task.version,
+            },
         )
+        kept = [
+            ReviewComment(task=task, annotation=a, annotation_version=a.version, round=task.version, text=t, author=by)
+            for a, t in remarks
+        ]
+        if comments.strip():
+            kept.append(ReviewComment(task=task, round=task.version, text=comments.strip(), author=by))
+        ReviewComment.objects.bulk_create(kept)
     return task
 
 
@@ -453,7 +486,15 @@ def _check_changes(changes: Any, task: Task, schema: SchemaVersion | None) -> li
                 raise LabelingError("the project has no schema yet", field=f"{where}.class_name")
             kind = existing[annotation_id].kind
             values = _content(change, where, kind=kind, task=task, schema=schema, creating=False)
+            # An analyst's edit of a model's proposal makes it theirs; model_ref and confidence stay as provenance.
+            values["source"] = Source.HUMAN
             checked.append(_Checked(op="update", annotation_id=annotation_id, version=version, values=values))
+        elif op == "accept":
+            if existing[annotation_id].source != Source.MODEL:
+                raise LabelingError(f"{where}: only a model's proposal can be accepted", field=f"{where}.op")
+            checked.append(
+                _Checked(op="update", annotation_id=annotation_id, version=version, values={"source": Source.HUMAN})
+            )
         else:
             checked.append(_Checked(op="delete", annotation_id=annotation_id, version=version))
     return checked
@@ -473,7 +514,10 @@ class SaveResult:
 
 
 def save_annotations(by: User, *, task: Task, changes: Any, task_version: int) -> SaveResult:
-    """Apply a batch of creates, updates and deletes to a task's annotations, all or nothing.
+    """Apply a batch of creates, updates, deletes and accepts to a task's annotations, all or nothing.
+
+    "accept" confirms a model's proposal as it is; an update of a proposal confirms it as edited. Either makes the
+    annotation human while keeping `model_ref` and `confidence`, so the revisions tell the model's real precision.
 
     Every change is validated first (geometry against the image, class in the current schema, attribute types);
     then, under a row lock on the task, `task_version` and each edited annotation's `version` must still be
@@ -599,3 +643,114 @@ def restore_revision(by: User, *, annotation: Annotation, version: int) -> Annot
             details={"task": task.pk, "restored": version, "version": locked.version},
         )
     return locked
+
+
+# --- assignment -------------------------------------------------------------------------------------------------
+
+ASSIGNABLE_STATES = EDITABLE_STATES
+MAX_ASSIGN = 10000
+
+
+def _may_label(user: User, dataset: Dataset, dataset_ok: dict[tuple[Any, Any], bool]) -> bool:
+    """Whether `user` passes "annotation.edit" on the task's dataset (cached per user and dataset)."""
+    key = (user.pk, dataset.pk)
+    if key not in dataset_ok:
+        dataset_ok[key] = bool(decide(user, "annotation.edit", dataset))
+    return dataset_ok[key]
+
+
+def labelers_of(project: Project) -> list[User]:
+    """The members who may label the project (role, label and membership gates, as the policy says), by name.
+
+    Round-robin hands work only to them: a member without "annotation.edit" (a manager, say) or without the
+    clearance would be given tasks they could never open.
+    """
+    members = project.members.filter(is_active=True).order_by("username")
+    return [member for member in members if decide(member, "annotation.edit", project)]
+
+
+def assign_tasks(
+    by: User,
+    *,
+    project: Project,
+    task_ids: Sequence[int] | None,
+    assignees: Sequence[User],
+    round_robin: bool,
+) -> dict[str, list[int]]:
+    """Assign tasks to analysts; returns the task ids given to each, by user name.
+
+    `task_ids` None means every unassigned task still to be labeled. Without `round_robin` exactly one assignee
+    takes them all; with it they are dealt in turn among `assignees`, or among the project's labelers when none
+    is named, each task to the next person who may open it (its dataset's gates too), so nobody is handed work
+    they cannot see. Only tasks still to be labeled (new, in progress, rejected) can be assigned; reassigning
+    one releases its lock and bumps its version, so a save its previous holder sends against the version they
+    had gets 409 instead of landing on the new assignee's task. One audit record names every assignment.
+    """
+    _authorize(by, "project.manage", project, PROJECT, project.pk)
+    if task_ids is not None:
+        if not task_ids:
+            raise LabelingError("choose at least one task", field="task_ids")
+        if len(task_ids) > MAX_ASSIGN:
+            raise LabelingError(f"at most {MAX_ASSIGN} tasks at once", field="task_ids")
+    people = list(dict.fromkeys(assignees)) if assignees else ([] if not round_robin else labelers_of(project))
+    if not round_robin and len(people) != 1:
+        raise LabelingError("name exactly one person, or deal the tasks round-robin", field="assignees")
+    if not people:
+        raise LabelingError("nobody in this project may label: add analysts as members first", field="assignees")
+    for person in people:
+        if not decide(person, "annotation.edit", project):
+            raise LabelingError(f"{person.get_username()} may not label this project", field="assignees")
+    with transaction.atomic():
+        tasks = Task.objects.select_for_update().select_related("item__dataset").filter(project=project)
+        if task_ids is None:
+            chosen = list(tasks.filter(assignee__isnull=True, state__in=ASSIGNABLE_STATES).order_by("id")[:MAX_ASSIGN])
+            if not chosen:
+                raise LabelingError("every task still to be labeled is already assigned", field="task_ids")
+        else:
+            wanted = list(dict.fromkeys(task_ids))
+            found = {task.pk: task for task in tasks.filter(pk__in=wanted)}
+            missing = [pk for pk in wanted if pk not in found]
+            if missing:
+                raise LabelingError(f"no task {missing[0]} in this project", field="task_ids")
+            done = [task for task in found.values() if task.state not in ASSIGNABLE_STATES]
+            if done:
+                raise TaskConflict(
+                    f"task {done[0].pk} is {done[0].state} and can no longer be assigned", field="task_ids"
+                )
+            chosen = [found[pk] for pk in wanted]
+        given: dict[str, list[int]] = {person.get_username(): [] for person in people}
+        dataset_ok: dict[tuple[Any, Any], bool] = {}
+        turn = 0
+        plan: dict[int, list[int]] = {}
+        for task in chosen:
+            for step in range(len(people)):
+                person = people[(turn + step) % len(people)]
+                if _may_label(person, task.item.dataset, dataset_ok):
+                    turn = (turn + step + 1) % len(people)
+                    break
+            else:
+                raise LabelingError(
+                    f"nobody chosen may open task {task.pk} (dataset {task.item.dataset.name})", field="assignees"
+                )
+            given[person.get_username()].append(task.pk)
+            plan.setdefault(person.pk, []).append(task.pk)
+        now = timezone.now()
+        previous = {task.pk: task.assignee_id for task in chosen}
+        for person_pk, pks in plan.items():
+            moved = [pk for pk in pks if previous[pk] != person_pk]
+            Task.objects.filter(pk__in=moved).update(
+                assignee_id=person_pk, lock_holder=None, locked_until=None, version=F("version") + 1, updated_at=now
+            )
+        record(
+            action="project.tasks.assign",
+            object_type=PROJECT,
+            object_id=project.pk,
+            label=project.access_label().banner(),
+            details={
+                "round_robin": round_robin,
+                "selected": task_ids is not None,
+                "assigned": {name: pks for name, pks in given.items() if pks},
+                "count": len(chosen),
+            },
+        )
+    return given

@@ -18,17 +18,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from appliance.access.drf_views import PermissionByMethod
-from appliance.labeling import actions
+from appliance.accounts.models import User
+from appliance.labeling import actions, selectors
 from appliance.labeling.selectors import (
     access_annotation,
     access_project,
     access_task,
     annotations_of,
+    latest_review_comments,
     projects_visible_to,
     revisions_of,
 )
 from appliance.labeling.serializers import (
     AnnotationOut,
+    CommentOut,
     ProjectCreateIn,
     ProjectOut,
     RestoreIn,
@@ -84,7 +87,12 @@ FIELD_400 = OpenApiResponse(description="names the field at fault")
 HIDDEN_404 = OpenApiResponse(description="missing or hidden (the refusal is audited)")
 TASK_STATE = inline_serializer(
     "TaskState",
-    {"task": TaskOut(), "annotations": AnnotationOut(many=True), "schema": SchemaOut(allow_null=True)},
+    {
+        "task": TaskOut(),
+        "annotations": AnnotationOut(many=True),
+        "schema": SchemaOut(allow_null=True),
+        "comments": CommentOut(many=True),
+    },
 )
 
 
@@ -106,6 +114,7 @@ def _task_state(task: Any) -> dict[str, Any]:
         "task": TaskOut(task).data,
         "annotations": AnnotationOut(annotations_of(task), many=True).data,
         "schema": SchemaOut(schema).data if schema else None,
+        "comments": CommentOut(latest_review_comments(task), many=True).data,
     }
 
 
@@ -302,3 +311,89 @@ class RestoreView(LabelingView):
         except actions.LabelingError as exc:
             raise _refused(exc) from exc
         return Response(AnnotationOut(restored).data)
+
+
+class AssignIn(serializers.Serializer[dict[str, Any]]):
+    task_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_null=True, default=None, max_length=actions.MAX_ASSIGN
+    )
+    assignees = serializers.ListField(child=serializers.CharField(max_length=150), default=list, max_length=500)
+    round_robin = serializers.BooleanField(default=False)
+
+
+class AssignView(LabelingView):
+    """POST: assign tasks (the listed ones, or every unassigned one) to one person or round-robin."""
+
+    required_permission = "project.manage"
+
+    @extend_schema(
+        request=AssignIn,
+        responses={
+            200: inline_serializer(
+                "Assigned",
+                {"assigned": serializers.DictField(child=serializers.ListField(child=serializers.IntegerField()))},
+            ),
+            400: FIELD_400,
+            404: HIDDEN_404,
+            409: OpenApiResponse(description="a task listed is no longer to be labeled"),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = access_project(request.user, project_id, self.required_permission)  # type: ignore[arg-type]
+        given = AssignIn(data=request.data)
+        given.is_valid(raise_exception=True)
+        names = given.validated_data["assignees"]
+        people = list(User.objects.filter(username__in=names))
+        try:
+            missing = sorted(set(names) - {person.get_username() for person in people})
+            if missing:
+                raise actions.LabelingError(f"there is no user {missing[0]!r}", field="assignees")
+            assigned = actions.assign_tasks(
+                request.user,  # type: ignore[arg-type]
+                project=project,
+                task_ids=given.validated_data["task_ids"],
+                assignees=sorted(people, key=lambda person: names.index(person.get_username())),
+                round_robin=given.validated_data["round_robin"],
+            )
+        except actions.LabelingError as exc:
+            raise _refused(exc) from exc
+        return Response({"assigned": assigned})
+
+
+PER_STATE = serializers.DictField(child=serializers.IntegerField())
+
+
+class ProgressView(LabelingView):
+    """GET: tasks per state, and per analyst (the project's labelers, and anyone with tasks assigned)."""
+
+    required_permission = "project.manage"
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Progress",
+                {
+                    "counts": PER_STATE,
+                    "total": serializers.IntegerField(),
+                    "unassigned": serializers.IntegerField(),
+                    "analysts": inline_serializer(
+                        "AnalystProgress",
+                        {
+                            "username": serializers.CharField(),
+                            "assigned": serializers.IntegerField(),
+                            "counts": PER_STATE,
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            404: HIDDEN_404,
+        }
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = access_project(request.user, project_id, self.required_permission)  # type: ignore[arg-type]
+        labelers = [person.get_username() for person in actions.labelers_of(project)]
+        progress = selectors.progress_of(project, labelers=labelers)
+        analysts = [{"username": a.username, "assigned": a.assigned, "counts": a.counts} for a in progress.analysts]
+        body = {"counts": progress.counts, "total": progress.total, "unassigned": progress.unassigned}
+        return Response(body | {"analysts": analysts})

@@ -30,7 +30,10 @@ def _number(value: Any, field: str) -> float:
     # bool is an int to Python, but `true` as a coordinate is a client bug, not a 1.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GeometryError(f"{field} must be a number", field=field)
-    number = float(value)
+    try:
+        number = float(value)  # an integer literal of any size parses exactly; one past a float's range overflows
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
         raise GeometryError(f"{field} must be a finite number", field=field)
     return number

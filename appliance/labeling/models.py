@@ -164,3 +164,28 @@ class AnnotationRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotation_id} v{self.version}"
+
+
+class ReviewComment(models.Model):
+    """A reviewer's remark on one annotation (at the version reviewed) or, with no annotation, on the whole task.
+
+    `round` is the task's version when the review was decided, so the canvas shows the remarks of the latest
+    review next to the shapes they are about, and earlier rounds stay on record.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, null=True, blank=True, related_name="review_comments"
+    )
+    annotation_version = models.PositiveIntegerField(null=True, blank=True)
+    round = models.PositiveIntegerField()
+    text = models.TextField(max_length=COMMENT_MAX_LENGTH)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task", "round", "id"]
+        indexes = [models.Index(fields=["task", "round"], name="labeling_comment_round")]
+
+    def __str__(self) -> str:
+        return f"comment on {self.annotation_id or 'task'} ({self.task_id} r{self.round})"

@@ -38,10 +38,20 @@ def _name(raw: Any, field: str) -> str:
     return raw.strip()
 
 
+def _is_finite_number(raw: Any) -> bool:
+    """A JSON number a float can hold: not a bool, not NaN/inf, not an integer literal past a float's range."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return False
+    try:
+        return math.isfinite(raw)
+    except OverflowError:
+        return False
+
+
 def _finite(raw: Any, field: str) -> float | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    if not _is_finite_number(raw):
         raise SchemaError(f"{field} must be a finite number", field=field)
     return float(raw)
 
@@ -143,7 +153,7 @@ def validate_attributes(definition: dict[str, Any], raw: Any, *, field: str = "a
         if kind == "text" and (not isinstance(value, str) or len(value) > TEXT_MAX_LENGTH):
             raise SchemaError(f"{where} must be text of at most {TEXT_MAX_LENGTH} characters", field=where)
         if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            if not _is_finite_number(value):
                 raise SchemaError(f"{where} must be a finite number", field=where)
             if attribute["min"] is not None and value < attribute["min"]:
                 raise SchemaError(f"{where} must be at least {attribute['min']:g}", field=where)

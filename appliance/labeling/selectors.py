@@ -7,14 +7,24 @@ its datasets loses that dataset's tasks too. Every refusal is the audited 404.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from appliance.access.decision import Subject, decide, visible
 from appliance.access.denial import deny
 from appliance.access.fetch import authorize
-from appliance.labeling.models import Annotation, AnnotationRevision, Project, Task
+from appliance.labeling.models import (
+    EDITABLE_STATES,
+    Annotation,
+    AnnotationRevision,
+    Project,
+    ReviewComment,
+    Task,
+    TaskState,
+)
 
 MAX_PROJECTS = 200
 
@@ -67,3 +77,113 @@ def annotations_of(task: Task) -> QuerySet[Annotation]:
 def revisions_of(annotation: Annotation) -> QuerySet[AnnotationRevision]:
     """The history of an already authorized annotation, oldest first."""
     return AnnotationRevision.objects.filter(annotation=annotation).select_related("actor").order_by("version")
+
+
+def latest_review_comments(task: Task) -> QuerySet[ReviewComment]:
+    """The remarks of the task's most recent review (the ones the analyst has to act on)."""
+    latest = ReviewComment.objects.filter(task=task).order_by("-round").values_list("round", flat=True).first()
+    return ReviewComment.objects.filter(task=task, round=latest or 0).select_related("author")
+
+
+def authors_of(task: Task) -> set[Any]:
+    """Whose work the task is: its assignee and whoever last edited any of its annotations."""
+    authors = set(Annotation.objects.filter(task=task).values_list("updated_by_id", flat=True))
+    if task.assignee_id is not None:
+        authors.add(task.assignee_id)
+    return authors
+
+
+def tasks_to_review(user: Subject, project: Project) -> QuerySet[Task]:
+    """Submitted tasks of an already authorized project that `user` may review and did not work on, oldest first.
+
+    Own work is excluded by assignee and by last editor, the same rule `review_task` enforces; the datasets are
+    those the reviewer passes the gates of.
+    """
+    datasets = [d.pk for d in project.datasets.all() if decide(user, "annotation.review", d)]
+    own = Annotation.objects.filter(task=OuterRef("pk"), updated_by=user.pk)
+    return (
+        Task.objects.filter(project=project, state=TaskState.SUBMITTED, item__dataset__in=datasets)
+        .exclude(assignee=user.pk)
+        .exclude(Exists(own))
+        .order_by("updated_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class AnalystProgress:
+    username: str
+    counts: dict[str, int]  # tasks assigned to them, per state (every state present)
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class Progress:
+    counts: dict[str, int]  # every task of the project, per state (every state present)
+    unassigned: int  # tasks still to be labeled that nobody is assigned to
+    analysts: list[AnalystProgress]  # per assignee (and per labeler with nothing yet), by user name
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _per_state(rows: Any) -> dict[str, int]:
+    counts = dict.fromkeys(TaskState.values, 0)
+    for state, count in rows:
+        counts[state] = count
+    return counts
+
+
+def progress_of(project: Project, *, labelers: Sequence[str] = ()) -> Progress:
+    """An already authorized project's progress: counts per state, and per analyst, in two grouped queries
+    whatever the number of tasks. `labelers` adds a zero row for members who have nothing assigned yet."""
+    tasks = Task.objects.filter(project=project).order_by()
+    counts = _per_state(tasks.values_list("state").annotate(n=Count("id")))
+    per_user: dict[str, dict[str, int]] = {name: dict.fromkeys(TaskState.values, 0) for name in labelers}
+    rows = tasks.filter(assignee__isnull=False).values_list("assignee__username", "state").annotate(n=Count("id"))
+    for username, state, count in rows:
+        per_user.setdefault(username, dict.fromkeys(TaskState.values, 0))[state] = count
+    unassigned = tasks.filter(assignee__isnull=True, state__in=EDITABLE_STATES).count()
+    analysts = [AnalystProgress(username=name, counts=per_user[name]) for name in sorted(per_user)]
+    return Progress(counts=counts, unassigned=unassigned, analysts=analysts)
+
+
+def state_counts_of(projects: list[Project]) -> dict[int, dict[str, int]]:
+    """Task counts per state of each of already authorized `projects`, in one grouped query."""
+    tasks = Task.objects.filter(project__in=projects).order_by()
+    rows = tasks.values_list("project_id", "state").annotate(n=Count("id"))
+    counts: dict[int, dict[str, int]] = {project.pk: dict.fromkeys(TaskState.values, 0) for project in projects}
+    for project_id, state, count in rows:
+        counts[project_id][state] = count
+    return counts
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    items: list[Task]
+    next_after: int | None
+
+
+def tasks_of(
+    project: Project,
+    *,
+    datasets: Sequence[int],
+    after: int | None = None,
+    limit: int = 50,
+    states: Sequence[str] = (),
+) -> TaskPage:
+    """One keyset page of an already authorized project's tasks on `datasets` (those the caller may see), with
+    item, assignee and lock holder, in id order."""
+    limit = max(1, min(limit, MAX_PROJECTS))
+    queryset = Task.objects.filter(project=project, item__dataset__in=datasets)
+    queryset = queryset.select_related("item", "assignee", "lock_holder").order_by("id")
+    if states:
+        queryset = queryset.filter(state__in=states)
+    if after is not None:
+        queryset = queryset.filter(id__gt=after)
+    rows = list(queryset[: limit + 1])
+    items = rows[:limit]
+    return TaskPage(items=items, next_after=items[-1].pk if len(rows) > limit else None)

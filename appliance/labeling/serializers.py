@@ -14,6 +14,7 @@ from appliance.labeling.models import (
     Annotation,
     AnnotationRevision,
     Project,
+    ReviewComment,
     SchemaVersion,
     Task,
 )
@@ -99,6 +100,16 @@ class SaveIn(serializers.Serializer[dict[str, Any]]):
 class ReviewIn(serializers.Serializer[dict[str, Any]]):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
     comments = serializers.CharField(max_length=COMMENT_MAX_LENGTH, allow_blank=True, default="")
+    annotation_comments = serializers.ListField(child=serializers.DictField(), default=list)
+
+
+class CommentOut(serializers.ModelSerializer[ReviewComment]):
+    author = serializers.CharField(source="author.username", read_only=True)
+
+    class Meta:
+        model = ReviewComment
+        fields = ("id", "annotation", "annotation_version", "round", "text", "author", "created_at")
+        read_only_fields = fields
 
 
 class RestoreIn(serializers.Serializer[dict[str, Any]]):

@@ -17,7 +17,13 @@ from appliance.access.policy import get_policy
 
 # Work areas that have a page already, by title: their card's heading links to it (built with format_html, so
 # the home template renders it as it renders every title; the others stay plain text until their page exists).
-SECTION_PAGES = {"Audit log": "auditlog:search"}
+SECTION_PAGES = {
+    "Audit log": "auditlog:search",
+    "Datasets": "datasets:list",
+    "My datasets": "datasets:list",
+    "Projects": "projects:list",
+    "Review": "projects:list",
+}
 
 # What a home page offers, keyed by the permission that unlocks it; the policy decides who sees which.
 HOME_SECTIONS = (
@@ -25,6 +31,7 @@ HOME_SECTIONS = (
     ("audit.read", "Audit log", "Search, verify and export the tamper-evident audit log."),
     ("dataset.create", "Datasets", "Create datasets and manage who may see them."),
     ("dataset.view", "My datasets", "The datasets you are a member of and cleared for."),
+    ("annotation.edit", "Projects", "Label the images of your projects: your queue, the canvas, your remarks."),
     ("annotation.review", "Review", "Accept or reject annotations."),
     ("key.manage", "Keys", "Key ceremonies and rotation."),
 )

@@ -67,6 +67,16 @@ def import_images(dataset: Dataset, uploader: User, seeds: list[int]) -> list[It
     return list(Item.objects.filter(dataset=dataset).order_by("id"))
 
 
+def import_images_as(dataset: Dataset, uploader: User, files: dict[str, bytes]) -> list[Item]:
+    """Import the given images (name -> bytes) through the real upload API."""
+    client = Client()
+    sign_in(client, uploader)
+    uploads = [SimpleUploadedFile(name, content) for name, content in files.items()]
+    response = client.post(f"/api/datasets/{dataset.pk}/items", {"files": uploads})
+    assert response.status_code == 201, response.content
+    return list(Item.objects.filter(dataset=dataset).order_by("id"))
+
+
 def build_crew() -> Crew:
     owner = person("owner", "manager", "TOP SECRET", ["ALPHA", "BRAVO"])
     dataset = create_dataset(owner, name="harbour", classification="SECRET", compartments=["ALPHA"])
