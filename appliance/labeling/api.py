@@ -41,6 +41,7 @@ from appliance.labeling.serializers import (
     SchemaIn,
     SchemaOut,
     TaskOut,
+    annotation_rows,
 )
 
 MAX_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -112,7 +113,7 @@ def _task_state(task: Any) -> dict[str, Any]:
     schema = task.project.current_schema()
     return {
         "task": TaskOut(task).data,
-        "annotations": AnnotationOut(annotations_of(task), many=True).data,
+        "annotations": annotation_rows(annotations_of(task)),
         "schema": SchemaOut(schema).data if schema else None,
         "comments": CommentOut(latest_review_comments(task), many=True).data,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
 
 from appliance.datasets.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
@@ -80,16 +81,32 @@ class TaskOut(serializers.ModelSerializer[Task]):
         }
 
 
+ANNOTATION_FIELDS = (
+    "id", "kind", "geometry", "class_name", "attributes", "schema_version", "source", "model_ref",
+    "confidence", "version", "updated_at",
+)  # fmt: skip
+
+
 class AnnotationOut(serializers.ModelSerializer[Annotation]):
     schema_version = serializers.IntegerField(source="schema_version.number", read_only=True)
 
     class Meta:
         model = Annotation
-        fields = (
-            "id", "kind", "geometry", "class_name", "attributes", "schema_version", "source", "model_ref",
-            "confidence", "version", "updated_at",
-        )  # fmt: skip
+        fields = ANNOTATION_FIELDS
         read_only_fields = fields
+
+
+def annotation_rows(annotations: QuerySet[Annotation]) -> list[dict[str, Any]]:
+    """The same objects `AnnotationOut(many=True)` gives, read as plain rows: a dense image's 10,000 annotations
+    in a fraction of the time a serializer per object takes (the task's GET is what the canvas waits for)."""
+    columns = [name if name != "schema_version" else "schema_version__number" for name in ANNOTATION_FIELDS]
+    moment = serializers.DateTimeField()
+    rows = []
+    for values in annotations.values_list(*columns):
+        row = dict(zip(ANNOTATION_FIELDS, values, strict=True))
+        row["updated_at"] = moment.to_representation(row["updated_at"])
+        rows.append(row)
+    return rows
 
 
 class SaveIn(serializers.Serializer[dict[str, Any]]):

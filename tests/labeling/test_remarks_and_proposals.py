@@ -236,3 +236,13 @@ def test_review_next_opens_the_oldest_submitted_task_not_ones_own(client: Client
     assert response["Location"].endswith(f"/tasks/{task.pk}/")
     sign_in(client, crew.analyst)
     assert client.post(f"/projects/{crew.project.pk}/review-next").status_code == 404  # no review permission
+
+
+def test_the_plain_rows_of_a_task_are_what_the_serializer_gives(crew: Crew) -> None:
+    from appliance.labeling.selectors import annotations_of
+    from appliance.labeling.serializers import AnnotationOut, annotation_rows
+
+    task = next_task(crew.analyst, project=crew.project)
+    assert task is not None
+    save_annotations(crew.analyst, task=task, changes=[box(), _proposal(x=40)], task_version=task.version)
+    assert annotation_rows(annotations_of(task)) == AnnotationOut(annotations_of(task), many=True).data

@@ -123,6 +123,7 @@ async function start() {
   let state;
   try {
     state = await load();
+    performance.mark("task-loaded");
   } catch (error) {
     stateLine.textContent = String(error.message);
     return;

@@ -179,14 +179,14 @@ export class Panel {
     const section = this.sections.list;
     const live = this.doc.live();
     const proposals = live.filter((entry) => entry.content.source === "model").length;
-    const counts = `${live.length} annotation${live.length === 1 ? "" : "s"}${proposals ? `, ${proposals} proposal${proposals === 1 ? "" : "s"} to check` : ""}`;
+    const counts = `${live.length.toLocaleString("en")} annotation${live.length === 1 ? "" : "s"}${proposals ? `, ${proposals.toLocaleString("en")} proposal${proposals === 1 ? "" : "s"} to check` : ""}`;
     const rows = live.slice(0, LIST_LIMIT).map((entry) =>
       el(
         "li",
         { class: entry.key === this.controller.selected ? "current" : "" },
         el("button", {
           type: "button", class: "link", "data-key": entry.key,
-          text: `${entry.content.kind.replace("_", " ")} · ${entry.content.class_name}${entry.content.source === "model" ? " (proposal)" : ""}${this.reviewNotes.has(entry.key) ? " ✎" : ""}`,
+          text: `${entry.id ? `#${entry.id}` : "new"} ${entry.content.kind.replace("_", " ")} · ${entry.content.class_name}${entry.content.source === "model" ? ` (proposal, ${Math.round((entry.content.confidence || 0) * 100)}%)` : ""}${this.reviewNotes.has(entry.key) ? " ✎" : ""}`,
           onclick: () => this.controller.select(entry.key),
         }),
       ),

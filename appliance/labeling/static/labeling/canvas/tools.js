@@ -246,7 +246,7 @@ export class Controller extends EventTarget {
       this.drag = { type: "click", point, start };
       return;
     }
-    const key = target.dataset?.key || this.#lineNear(point);
+    const key = this.view.keyAt(target) || this.#lineNear(point);
     if (key) {
       this.select(key);
       const entry = this.doc.get(key);

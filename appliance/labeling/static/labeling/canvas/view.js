@@ -1,8 +1,8 @@
 // The image and its shapes as SVG. One group carries the zoom and pan as a single transform, so zooming a dense
 // image changes one attribute instead of thousands; strokes do not scale (`vector-effect`), and points are
 // zero-length round-capped strokes, so both stay the same size on screen at any zoom. Each shape is one element
-// found by its key; a change re-renders only the shapes it touched. Colours are SVG presentation attributes (the
-// page's CSP forbids inline style, not attributes).
+// found by its key; a change re-renders only the shapes it touched. Colours are one generated CSS rule per class
+// (the page's CSP forbids inline style, not the CSSOM).
 
 import { corners, pointsOf } from "./geometry.js";
 
@@ -45,6 +45,28 @@ export class ImageView {
     this.topWorld.append(this.active, this.overlay);
     this.top.append(this.topWorld);
     stage.append(this.svg, this.top);
+    this.keys = new WeakMap();
+    this.colourIndex = new Map();
+    this.sheet = new CSSStyleSheet();
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
+  }
+
+  // The shape under the pointer, if any: elements map to keys here rather than carry them as attributes.
+  keyAt(element) {
+    return this.keys.get(element) || null;
+  }
+
+  // Each class's colour is one rule of a stylesheet built here (CSSOM, which the CSP allows), so a shape needs a
+  // class name, not its own stroke and fill attributes: fewer attribute writes per shape on a dense image.
+  #colourClass(name) {
+    let index = this.colourIndex.get(name);
+    if (index === undefined) {
+      index = this.colourIndex.size;
+      this.colourIndex.set(name, index);
+      const colour = /^#[0-9a-f]{6}$/i.test(this.colours.get(name) || "") ? this.colours.get(name) : "#ff00ff";
+      this.sheet.insertRule(`.shape.colour-${index} { stroke: ${colour}; fill: ${colour}; }`, this.sheet.cssRules.length);
+    }
+    return `colour-${index}`;
   }
 
   // The selection is drawn again, highlighted, on the top layer (and follows a drag there), so selecting and
@@ -120,19 +142,13 @@ export class ImageView {
     ];
     if (!element || element.tagName !== tag) {
       element?.remove();
-      element = svgElement(tag, { "vector-effect": "non-scaling-stroke", "data-key": entry.key });
+      element = document.createElementNS(SVG, tag);
+      this.keys.set(element, entry.key);
       this.elements.set(entry.key, element);
       layer.append(element);
     }
-    const colour = this.colours.get(content.class_name) || "#ff00ff";
-    element.setAttribute("stroke", colour);
-    element.setAttribute("fill", content.kind === "polyline" || content.kind === "points" ? "none" : colour);
-    element.setAttribute(
-      "class",
-      ["shape", content.kind, content.source === "model" ? "proposal" : "", selected ? "selected" : "", remarked ? "remarked" : ""]
-        .filter(Boolean)
-        .join(" "),
-    );
+    const flags = `${content.source === "model" ? " proposal" : ""}${selected ? " selected" : ""}${remarked ? " remarked" : ""}`;
+    element.setAttribute("class", `shape ${content.kind} ${this.#colourClass(content.class_name)}${flags}`);
     if (content.kind === "box") {
       const [x, y, w, h] = shape;
       element.setAttribute("x", x);
