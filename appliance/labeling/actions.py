@@ -575,7 +575,16 @@ def save_annotations(by: User, *, task: Task, changes: Any, task_version: int) -
                 deleted.append(annotation)
         AnnotationRevision.objects.bulk_create(revisions)
         state = TaskState.IN_PROGRESS if locked.state == TaskState.NEW else locked.state
-        _bump(Task, locked, state=state, assignee=locked.assignee or by, updated_at=now)
+        # Working on the task renews the hold on it: an analyst busy on a dense image does not lose it mid-way.
+        _bump(
+            Task,
+            locked,
+            state=state,
+            assignee=locked.assignee or by,
+            lock_holder=by,
+            locked_until=now + timedelta(minutes=_lock_minutes()),
+            updated_at=now,
+        )
         record(
             action="annotation.save",
             object_type=TASK,

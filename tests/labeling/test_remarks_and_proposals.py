@@ -11,6 +11,7 @@ separation of duties (AC-5: a reviewer's own work never appears in their queue).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -246,3 +247,15 @@ def test_the_plain_rows_of_a_task_are_what_the_serializer_gives(crew: Crew) -> N
     assert task is not None
     save_annotations(crew.analyst, task=task, changes=[box(), _proposal(x=40)], task_version=task.version)
     assert annotation_rows(annotations_of(task)) == AnnotationOut(annotations_of(task), many=True).data
+
+
+def test_saving_renews_the_hold_on_the_task(crew: Crew) -> None:
+    task = next_task(crew.analyst, project=crew.project)
+    assert task is not None
+    Task.objects.filter(pk=task.pk).update(locked_until=task.locked_until - timedelta(minutes=29))  # type: ignore[operator]
+    saved = save_annotations(
+        crew.analyst, task=Task.objects.get(pk=task.pk), changes=[box()], task_version=task.version
+    )
+    assert saved.task.lock_holder == crew.analyst
+    assert saved.task.locked_until >= task.locked_until  # type: ignore[operator]
+    assert next_task(crew.second, project=crew.project).pk != task.pk  # type: ignore[union-attr]
