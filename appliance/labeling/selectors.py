@@ -187,3 +187,9 @@ def tasks_of(
     rows = list(queryset[: limit + 1])
     items = rows[:limit]
     return TaskPage(items=items, next_after=items[-1].pk if len(rows) > limit else None)
+
+
+def own_tasks(user: Subject, project: Project) -> QuerySet[Task]:
+    """The tasks of an already authorized project assigned to `user`, on datasets they still pass the gates of."""
+    datasets = [d.pk for d in project.datasets.all() if decide(user, "annotation.edit", d)]
+    return Task.objects.filter(project=project, assignee=user.pk, item__dataset__in=datasets)

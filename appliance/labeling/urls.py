@@ -13,4 +13,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:project_id>/next", views.next_task, name="next"),
     path("<int:project_id>/review-next", views.next_review, name="review-next"),
     path("<int:project_id>/tasks/<int:task_id>/", views.task_page, name="task"),
+    path("<int:project_id>/tasks/<int:task_id>/previous", views.previous_task, name="task-previous"),
 ]

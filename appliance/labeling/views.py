@@ -20,7 +20,7 @@ from appliance.access.policy import get_policy
 from appliance.accounts.models import User
 from appliance.labeling import actions
 from appliance.labeling.models import EDITABLE_STATES, Task, TaskState
-from appliance.labeling.selectors import access_project, access_task, tasks_to_review
+from appliance.labeling.selectors import access_project, access_task, own_tasks, tasks_to_review
 from appliance.web.context import mark_page
 
 
@@ -59,6 +59,18 @@ def next_review(request: HttpRequest, project_id: int) -> HttpResponse:
             return redirect("projects:task", project_id=project.pk, task_id=task.pk)
         messages.info(request, f"Nothing in {project.name} is waiting for your review.")
     return render(request, "labeling/next.html", {"project": project, "purpose": "review"})
+
+
+@require_GET
+@requires("annotation.edit")
+def previous_task(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+    """Back to the analyst's previous task in this project (theirs, before this one): to look again or fix it."""
+    task = access_task(request.user, project_id, task_id, "annotation.edit")  # type: ignore[arg-type]
+    earlier = own_tasks(request.user, task.project).filter(pk__lt=task.pk).order_by("-pk").first()  # type: ignore[arg-type]
+    if earlier is None:
+        messages.info(request, "This is your first task in this project.")
+        earlier = task
+    return redirect("projects:task", project_id=task.project_id, task_id=earlier.pk)
 
 
 @require_GET

@@ -259,3 +259,20 @@ def test_saving_renews_the_hold_on_the_task(crew: Crew) -> None:
     assert saved.task.lock_holder == crew.analyst
     assert saved.task.locked_until >= task.locked_until  # type: ignore[operator]
     assert next_task(crew.second, project=crew.project).pk != task.pk  # type: ignore[union-attr]
+
+
+def test_previous_goes_back_to_the_analysts_own_earlier_task(client: Client, crew: Crew) -> None:
+    first = _submitted(crew)
+    second = next_task(crew.analyst, project=crew.project)
+    assert second is not None
+    assert second.pk != first.pk
+    sign_in(client, crew.analyst)
+    response = client.get(f"/projects/{crew.project.pk}/tasks/{second.pk}/previous")
+    assert response["Location"] == f"/projects/{crew.project.pk}/tasks/{first.pk}/"
+    response = client.get(f"/projects/{crew.project.pk}/tasks/{first.pk}/previous")
+    assert response["Location"] == f"/projects/{crew.project.pk}/tasks/{first.pk}/"  # the first: stays
+    sign_in(client, crew.second)  # someone else's earlier task is never "previous"
+    theirs = next_task(crew.second, project=crew.project)
+    assert theirs is not None
+    response = client.get(f"/projects/{crew.project.pk}/tasks/{theirs.pk}/previous")
+    assert response["Location"] == f"/projects/{crew.project.pk}/tasks/{theirs.pk}/"

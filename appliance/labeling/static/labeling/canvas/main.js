@@ -76,7 +76,8 @@ function keymap({ controller, view, doc, schema, actions }) {
     { keys: "Space + drag, middle drag", label: "Pan (or drag the background)", on: plain(" "), run: () => (controller.spaceHeld = true) },
     { keys: "Alt+click a vertex", label: "Remove that vertex", edit: true },
     { keys: "Double click an edge", label: "Add a vertex to the selected polygon or polyline", edit: true },
-    { keys: "N", label: "Save and open the next task", edit: true, on: letter("n"), run: () => actions.next() },
+    { keys: "N", label: "Save and open the next task", edit: true, on: (e) => letter("n")(e) && !e.shiftKey, run: () => actions.next() },
+    { keys: "Shift+N", label: "Save and go back to your previous task", edit: true, on: (e) => letter("n")(e) && e.shiftKey, run: () => actions.previous() },
     { keys: "?", label: "Show or hide this help", on: plain("?"), run: () => actions.help() },
   ];
   return entries.filter((entry) => mode === "edit" || !entry.edit);
@@ -159,7 +160,10 @@ async function start() {
     document.body.append(form);
     form.submit();
   };
-  const actions = { save: () => autosave.flush(), next: goNext, help: null };
+  const goPrevious = async () => {
+    if (await autosave.flush()) window.location.assign(root.dataset.previousUrl);
+  };
+  const actions = { save: () => autosave.flush(), next: goNext, previous: goPrevious, help: null };
   const entries = keymap({ controller, view, doc, schema, actions });
   actions.help = helpDialog(entries);
   root.querySelector("[data-action=help]").addEventListener("click", () => actions.help());
@@ -174,6 +178,7 @@ async function start() {
       if (ok) root.dataset.submitted = "true";
     },
     onNext: goNext,
+    onPrevious: goPrevious,
     onReview: async (decision, comments, notes) => {
       const { ok, answer } = await callApi(`${apiUrl}/review`, csrf, { decision, comments, annotation_comments: notes });
       stateLine.textContent = ok ? (decision === "accept" ? "Accepted" : "Rejected, with your remarks") : `Not recorded: ${describe(answer)}`;

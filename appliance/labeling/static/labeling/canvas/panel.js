@@ -197,12 +197,13 @@ export class Panel {
   }
 
   // The end of the work: submit for an analyst; accept or reject, with remarks, for a reviewer.
-  finish({ onSubmit, onNext, onReview }) {
+  finish({ onSubmit, onNext, onPrevious, onReview }) {
     const section = this.sections.finish;
     if (this.mode === "edit") {
       section.replaceChildren(
         el("button", { type: "button", "data-testid": "submit", text: "Submit for review", onclick: onSubmit }),
         el("button", { type: "button", class: "secondary", "data-testid": "next", text: "Next task (N)", onclick: onNext }),
+        el("button", { type: "button", class: "secondary", "data-testid": "previous", text: "Previous task (Shift+N)", onclick: onPrevious }),
       );
     } else if (this.mode === "review") {
       const overall = el("textarea", { id: "review-overall", rows: "3", "data-testid": "review-comment", placeholder: "Remarks on the whole image (optional)" });
