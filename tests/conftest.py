@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
 from django.db import connection, transaction
+from django.test.utils import setup_databases, teardown_databases
 
 from appliance.auditlog.triggers import install_sql, remove_sql
 
@@ -92,12 +93,36 @@ def flush_everything() -> None:
             cursor.execute(statement)
 
 
+def _is_test_database() -> bool:
+    return "test" in str(connection.settings_dict["NAME"]).rsplit("/", 1)[-1]
+
+
+@pytest.fixture(scope="session")
+def committing_database(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """The test database, made here when no test of this run asked pytest-django for one.
+
+    pytest-django creates the test database only for the aliases its `django_db` markers name; a run of nothing
+    but committing tests (which cannot use the marker: its transaction would hide their writes from other
+    connections) would otherwise find the real database configured.
+    """
+    with django_db_blocker.unblock():
+        if _is_test_database():
+            yield
+            return
+        databases = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            teardown_databases(databases, verbosity=0)
+
+
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
+def committed_db(committing_database, django_db_blocker) -> Iterator[None]:
     """A database whose writes really commit (for threads and several connections); emptied afterwards."""
     with django_db_blocker.unblock():
         name = str(connection.settings_dict["NAME"])
-        if "test" not in name.rsplit("/", 1)[-1]:
+        if not _is_test_database():
             pytest.fail(f"refusing to commit to {name!r}: not a test database")
         try:
             yield
