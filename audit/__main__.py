@@ -24,6 +24,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a checkpoint saved by an earlier verification (--save-trusted), kept off the appliance",
     )
     verify.add_argument(
+        "--strict",
+        action="store_true",
+        help="also check that every record is exactly its canonical encoding (RFC 8785), not only the records the "
+        "fast reading does not cover; slower",
+    )
+    verify.add_argument(
+        "--workers",
+        type=int,
+        help="processes that check records (default: one per CPU for a large bundle; 0: line by line only)",
+    )
+    verify.add_argument(
         "--save-trusted",
         type=Path,
         help="after success, save the newest checkpoint and its keys here for the next verification",
@@ -33,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     trusted = TrustedCheckpoint.load(args.trusted_checkpoint) if args.trusted_checkpoint else None
     try:
         report = verify_bundle(
-            args.bundle, trusted=trusted, progress=lambda n: print(f"  {n} records", file=sys.stderr)
+            args.bundle,
+            trusted=trusted,
+            progress=lambda n: print(f"  {n} records", file=sys.stderr),
+            strict=args.strict,
+            workers=args.workers,
         )
     except BundleError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

@@ -8,30 +8,40 @@ Layout (specified in docs/formats/audit-bundle.md):
     keys.txt              verifier keys, one per line; the first is the key the log began with
     prefix.json           only when the bundle starts after record 0: the right edge of the earlier tree
 
-The verifier reads the records once, in order, and checks: each line is the canonical encoding of its record;
-`seq` is dense from the bundle's start; record times never decrease; the Merkle root of the records up to each
-checkpoint equals that checkpoint's signed root; checkpoint sizes and times only grow; each checkpoint is signed
-by a trusted key (the first key of the log, a trusted checkpoint's keys, or a key announced by a checkpoint that
-a trusted key signed); and the bundle ends with a checkpoint covering its last record. Recomputing every
-checkpoint's root from one sequence of leaves proves consistency between consecutive checkpoints directly.
+The verifier reads the records in order (by default in chunks, in worker processes: see `verify_bundle` and
+the format document for exactly what each pass checks), and checks: each line is the canonical encoding of its
+record (by default only where `seq` and `time` could not otherwise be read unambiguously, and for every line
+before naming a problem; with `strict` always); `seq` is dense from the bundle's start; record times never
+decrease; the Merkle root of the records up to each checkpoint equals that checkpoint's signed root; checkpoint
+sizes and times only grow; each checkpoint is signed by a trusted key (the first key of the log, a trusted
+checkpoint's keys, or a key announced by a checkpoint that a trusted key signed); and the bundle ends with a
+checkpoint covering its last record. Recomputing every checkpoint's root from one sequence of leaves proves
+consistency between consecutive checkpoints directly.
 """
 
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
+import itertools
 import json
 import json.encoder
+import multiprocessing
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise, repeat
+from operator import eq, itemgetter
 from pathlib import Path
 from typing import Any
 
 from audit.checkpoint import CheckpointError, SignedCheckpoint, VerifierKey, open_checkpoint
 from audit.encoding import MAX_SAFE_INTEGER, EncodingError, canonical_json
-from audit.merkle import CompactRange
+from audit.merkle import CompactRange, LeafPyramid, ProofError
 
 FORMAT = "appliance-audit-bundle"
 VERSION = 1
@@ -160,6 +170,187 @@ def decode_record(line: bytes) -> dict:
     return record
 
 
+# The chunked verifier (see `verify_bundle`): records.jsonl is cut at line ends into pieces of about this size,
+# each checked on its own (in worker processes when there are several CPUs), the tree built from their leaf hashes.
+CHUNK_BYTES = 4 << 20
+# Bundles smaller than this are checked in this process: starting workers would cost more than it saves.
+PARALLEL_FROM_BYTES = 64 << 20
+# The C encoder with sorted keys, called directly: one call per record returns a 1-tuple holding its encoding.
+_ENCODE_SORTED_ONE = (
+    _C_MAKE_ENCODER(None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _C_MAKE_ENCODER is not None
+    else None
+)
+# An integer token of 16 digits or more in a line without whitespace: one that might leave the IEEE-754 safe range.
+_LONG_INTEGER_TOKEN = re.compile(r"[\[:,]-?\d{16}")
+# The members every version-1 record ends with, in canonical order (every other member name sorts before "seq"),
+# up to the end of its line: where the chunked check reads `seq` and `time` without parsing the whole record.
+_V1_TAIL = re.compile(
+    rb',"seq":(0|[1-9][0-9]*),"session":"[^"\\\n]*","time":"([^"\\\n]*)","token":"[^"\\\n]*","v":1\}\n'
+)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_SEQ = itemgetter("seq")
+_TIME = itemgetter("time")
+
+# What a chunk check returns when every line in it passed: the number of records, the first record's seq, the
+# records' leaf hashes as a pyramid (indexed from that seq, which the caller checks is the tree's next index), and
+# their times. None means "not decided here": the caller falls back to the line-by-line verifier, which decides
+# and names the first problem.
+ChunkResult = tuple[int, Any, LeafPyramid, list[str] | list[bytes]]
+
+
+def _canonical_chunk(records: list[Any], lines: list[str], text: str) -> bool:
+    """Every line is exactly the RFC 8785 encoding of its parsed record (ASCII text, so code-point key order is
+    UTF-16 order): the C encoder with sorted keys reproduces each line, and no integer leaves the safe range."""
+    if _ENCODE_SORTED_ONE is None:
+        return False
+    if list(map(_ENCODE_SORTED_ONE, records, repeat(0))) != list(zip(lines)):
+        return False
+    if _LONG_INTEGER_TOKEN.search(text):
+        flagged = (record for line, record in zip(lines, records, strict=True) if _LONG_INTEGER_TOKEN.search(line))
+        return all(map(_sorted_and_safe, flagged))
+    return True
+
+
+def check_chunk(path: str, begin: int, end: int, strict: bool) -> ChunkResult | None:
+    """Check the lines of records.jsonl in bytes [begin, end) (whole lines) on their own; None if any is unusual.
+
+    Each line's `seq` and `time` are read from the members a version-1 record ends with (`_V1_TAIL`), where the
+    chunk qualifies: no backslash (so every member name is spelt literally), every line starting `{"`, and
+    `"seq":` and `"time":` exactly once per line (so the values read are the record's only ones, at its top
+    level). Otherwise, and always with `strict`, every line is parsed (stdlib C parser) and must be exactly the
+    canonical encoding of its record. Either way `seq` must be dense and `time` never decrease within the chunk
+    (the caller joins chunks). Needs only the standard library.
+    """
+    collecting = gc.isenabled()
+    gc.disable()  # a full check builds millions of containers that all survive: collecting finds nothing to free
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(begin)
+            data = handle.read(end - begin)
+        if len(data) != end - begin or not data.endswith(b"\n"):
+            return None
+        body = data[:-1]
+        raw = body.split(b"\n")
+        count = len(raw)
+        fields: list[tuple[bytes, bytes]] = []
+        if (
+            not strict
+            and b"\\" not in data
+            and data.count(b'"seq":') == count
+            and data.count(b'"time":') == count
+            and all(map(bytes.startswith, raw, repeat(b'{"')))
+        ):
+            fields = _V1_TAIL.findall(data)
+        if len(fields) == count:
+            first = int(fields[0][0])
+            if list(map(_FIRST, fields)) != [b"%d" % seq for seq in range(first, first + count)]:
+                return None
+            times = list(map(_SECOND, fields))  # bytes: UTF-8 orders as the text does
+        else:
+            records = _canonical_records(body, raw)
+            if records is None:
+                return None
+            try:
+                first = records[0]["seq"]
+                if not isinstance(first, int) or not all(map(eq, map(_SEQ, records), itertools.count(first))):
+                    return None
+                times = list(map(_TIME, records))
+            except KeyError:
+                return None
+            if set(map(type, times)) != {str}:
+                return None
+        if times != sorted(times):
+            return None
+        sha256 = hashlib.sha256
+        leaves = b"".join([sha256(b"\x00" + line).digest() for line in raw])
+        return count, first, LeafPyramid(first, leaves), times
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _canonical_records(body: bytes, raw: list[bytes]) -> list[Any] | None:
+    """The records of a chunk's lines if every line is exactly its record's canonical encoding, else None."""
+    if not body.isascii():  # the reference check, line by line (key order by UTF-16 code units)
+        try:
+            return [decode_record(line) for line in raw]
+        except BundleError:
+            return None
+    try:
+        records: list[Any] = _DECODER.decode((b"[" + body.replace(b"\n", b",") + b"]").decode("ascii"))
+    except (ValueError, BundleError):
+        return None
+    if len(records) != len(raw) or set(map(type, records)) != {dict}:
+        return None
+    text = body.decode("ascii")
+    return records if _canonical_chunk(records, text.split("\n"), text) else None
+
+
+def _check_chunk_task(task: tuple[str, int, int, bool]) -> ChunkResult | None:
+    return check_chunk(*task)
+
+
+def _chunk_bounds(path: Path, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Byte ranges of about `chunk_bytes`, each starting at a line start and ending after a newline (or the end)."""
+    size = path.stat().st_size
+    bounds = [0]
+    with path.open("rb") as handle:
+        while bounds[-1] + chunk_bytes < size:
+            handle.seek(bounds[-1] + chunk_bytes)
+            handle.readline()
+            if handle.tell() >= size:
+                break
+            bounds.append(handle.tell())
+    bounds.append(size)
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def worker_count(path: Path, workers: int | None) -> int:
+    """How many processes check the chunks of `path`: `workers` if given, else one per CPU for a large file."""
+    if workers is not None:
+        return max(1, workers)
+    if path.stat().st_size < PARALLEL_FROM_BYTES:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    """fork, the cheapest, only while this process runs a single thread (forking a threaded process can deadlock
+    the child); otherwise a fork server, or clean interpreters."""
+    methods = multiprocessing.get_all_start_methods()
+    try:
+        threads = len(os.listdir("/proc/self/task"))  # every thread, not only those the threading module started
+    except OSError:
+        threads = threading.active_count()
+    if threads == 1 and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _checked_chunks(path: Path, strict: bool, workers: int, chunk_bytes: int) -> Iterator[ChunkResult | None]:
+    """The chunk checks' results in file order, computed `workers` at a time in worker processes (or here)."""
+    tasks = [(str(path), begin, end, strict) for begin, end in _chunk_bounds(path, chunk_bytes)]
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_check_chunk_task, tasks)
+        return
+    with multiprocessing.get_context(_start_method()).Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap(_check_chunk_task, tasks)
+
+
+def _text(value: str | bytes) -> str:
+    """A record time as the line-by-line verifier holds it (the chunk check hands them over as read)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class _Undecided(Exception):
+    """The chunked verifier met something unusual; the line-by-line verifier decides and names it."""
+
+
 def _decode_or_name(line: bytes, seq: int, number: int) -> dict:
     """`decode_record`, with its refusal naming the record and line: the verifier's path for anything unusual."""
     try:
@@ -202,8 +393,41 @@ def verify_bundle(
     *,
     trusted: TrustedCheckpoint | None = None,
     progress: Callable[[int], None] | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Report:
-    """Verify the bundle in `directory`; return a report, or raise BundleError naming the first problem."""
+    """Verify the bundle in `directory`; return a report, or raise BundleError naming the first problem.
+
+    The records are checked in chunks (`check_chunk`; in `workers` processes, by default one per CPU for a large
+    bundle), and the tree and every checkpoint from the chunks' leaf hashes. Anything unusual in a chunk, and any
+    failure at all, sends the whole bundle through the line-by-line verifier, which checks every line's canonical
+    form and names the first bad record or checkpoint exactly. `strict` checks every line's canonical form on the
+    chunked path too. `workers=0` is the line-by-line verifier alone.
+    """
+    if workers != 0:
+        records = directory / "records.jsonl"
+        try:
+            processes = worker_count(records, workers)
+        except OSError:
+            processes = 0  # no records file: the line-by-line verifier words that
+        if processes:
+            try:
+                return _verify(
+                    directory, trusted, progress, lambda: _checked_chunks(records, strict, processes, chunk_bytes)
+                )
+            except (_Undecided, BundleError, ProofError, OSError, ValueError):
+                pass  # decided and worded below (a file changing underneath, a time that is not UTF-8, ...)
+    return _verify(directory, trusted, progress, None)
+
+
+def _verify(
+    directory: Path,
+    trusted: TrustedCheckpoint | None,
+    progress: Callable[[int], None] | None,
+    chunks: Callable[[], Iterator[ChunkResult | None]] | None,
+) -> Report:
+    """`verify_bundle`, with the records checked chunk by chunk (`chunks`) or, without it, line by line."""
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         origin, start, end = manifest["origin"], int(manifest["start"]), int(manifest["end"])
@@ -304,6 +528,42 @@ def verify_bundle(
     # that holds millions). Each check, its order and its message are those of `decode_record`, `_record_lines`,
     # `check_trusted_at` and `take_checkpoints`; only the per-record function calls and lookups are gone.
     next_size = head.checkpoint.size if head is not None else -1
+    if chunks is not None:
+        # The chunked path: each chunk's lines were checked on their own; here only what joins them (seq and time
+        # across chunk ends) and the tree, advanced in bulk to each moment the line-by-line loop below would stop
+        # at (a checkpoint's size, the trusted size), where the same functions run.
+        checked = chunks()
+        try:
+            for result in checked:
+                if result is None:
+                    raise _Undecided
+                count, first, pyramid, times = result
+                if first != expected or _text(times[0]) < previous_record_time:
+                    raise _Undecided
+                done_before, done = expected - start, 0
+                while done < count:
+                    step = count - done
+                    if trusted_size > expected:
+                        step = min(step, trusted_size - expected)
+                    if pending and next_size > expected:
+                        step = min(step, next_size - expected)
+                    tree.extend_from(pyramid, step)
+                    done += step
+                    expected += step
+                    previous_record_time = _text(times[done - 1])
+                    if expected == trusted_size:
+                        check_trusted_at(tree.size)
+                    if expected >= next_size and pending:
+                        take_checkpoints()
+                        next_size = head.checkpoint.size if head is not None else -1
+                if progress is not None:
+                    for mark in range((done_before // 100_000 + 1) * 100_000, expected - start + 1, 100_000):
+                        progress(mark)
+        finally:
+            close = getattr(checked, "close", None)
+            if close is not None:
+                close()  # stops the worker processes at once when the verifier gives up early
+        return _finish(report, expected, start, end, pending)
     scan = _DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
     encode = _encode_as_parsed
     sorted_and_safe = _sorted_and_safe
@@ -354,8 +614,12 @@ def verify_bundle(
                 next_size = head.checkpoint.size if head is not None else -1
             if progress is not None and (expected - start) % 100_000 == 0:
                 progress(expected - start)
-    report.records = expected - start
+    return _finish(report, expected, start, end, pending)
 
+
+def _finish(report: Report, expected: int, start: int, end: int, pending: list[tuple[str, str]]) -> Report:
+    """The checks after the last record: the records end where the manifest says and a checkpoint covers them."""
+    report.records = expected - start
     if expected != end:
         raise BundleError(f"records.jsonl ends at record {expected - 1}, the manifest says {end - 1}")
     if pending:

@@ -219,7 +219,13 @@ def _newest_size_and_time() -> tuple[int, datetime | None]:
         row = cursor.fetchone()
     if row is None:
         return 0, None
-    size, moment = row
+    return size_and_time(*row)
+
+
+def size_and_time(size: int | None, moment: datetime | str | None) -> tuple[int, datetime | None]:
+    """A checkpoint's size and time as a raw query returns them (both None: no checkpoint yet), normalised."""
+    if size is None or moment is None:
+        return 0, None
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:  # SQLite hands back naive UTC, as the ORM stored it
@@ -227,14 +233,15 @@ def _newest_size_and_time() -> tuple[int, datetime | None]:
     return int(size), moment
 
 
-def after_append(row: AuditRecord) -> None:
+def after_append(row: AuditRecord, newest_size_and_time: tuple[int, datetime | None] | None = None) -> None:
     """The recorder's hook, in the append's transaction: append a checkpoint covering `row` when one is due.
 
-    Runs on every append, so it reads only the newest checkpoint's size and time; the whole row only when due.
+    Runs on every append, so it reads only the newest checkpoint's size and time (or takes them from the caller,
+    who read them under the append lock in the query that gave out `seq`); the whole row only when due.
     """
     if _deferred.get():
         return
-    covered, covered_at = _newest_size_and_time()
+    covered, covered_at = newest_size_and_time if newest_size_and_time is not None else _newest_size_and_time()
     end = row.seq + 1
     if not _due(covered, covered_at, end, row.time):
         return

@@ -11,8 +11,10 @@ Two ways in, one way of appending (`append_bodies`):
 Nothing staged is ever left behind: every transaction that appended or staged runs `sequence_staged` after its
 commit, which tries the lock without waiting and, after each batch it commits, looks again. A writer that finds
 the lock taken may leave, because the holder either has not yet read the staged rows (and will see this one) or
-will look again after its own commit (and see it then). `drain_staged` waits for the lock instead: for exports,
-checkpoints and verification, which must see every committed record in its place.
+will look again after its own commit (and see it then). Within one process the same holds one level up: one
+thread at a time runs `sequence_staged` after commits, and a thread that finds another one at it leaves it a
+note instead, which that thread reads before it stops (`_sequence_here_or_leave_it`). `drain_staged` waits for
+the lock instead: for exports, checkpoints and verification, which must see every committed record in its place.
 
 The log's `time` is read under the lock, so it never decreases as `seq` grows; a staged record also carries
 `occurred`, the time its action committed, so an auditor can see when sequencing lagged.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +32,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from appliance.auditlog.checkpoints import after_append
+from appliance.auditlog.checkpoints import after_append, size_and_time
 from appliance.auditlog.locking import APPEND_LOCK_ID, hold_append_lock
-from appliance.auditlog.models import AuditRecord, AuditStaged
+from appliance.auditlog.models import AuditCheckpoint, AuditRecord, AuditStaged
 from audit.encoding import EncodingError, canonical_json, leaf_hash
 
 logger = logging.getLogger("appliance.audit")
@@ -44,8 +47,19 @@ def format_time(moment: datetime) -> str:
 
 
 # Raw SQL for the per-action hot paths; the only names spliced in are the models' own table names.
-_MAX_SEQ = f"SELECT MAX(seq) FROM {AuditRecord._meta.db_table}"  # noqa: S608
-_ANY_STAGED = f"SELECT EXISTS (SELECT 1 FROM {AuditStaged._meta.db_table})"  # noqa: S608
+_NEXT_SEQ_AND_NEWEST_CHECKPOINT = (
+    f"SELECT (SELECT MAX(seq) FROM {AuditRecord._meta.db_table}), "  # noqa: S608
+    f"(SELECT size FROM {AuditCheckpoint._meta.db_table} ORDER BY size DESC LIMIT 1), "
+    f"(SELECT time FROM {AuditCheckpoint._meta.db_table} ORDER BY size DESC LIMIT 1)"
+)
+# Through the primary key's index, never a scan of the table: staged rows are inserted and deleted all day, so
+# between vacuums the heap is mostly dead rows that a sequential scan (what EXISTS over the table plans) reads
+# in full, every time, on the path that runs after each direct append.
+_ANY_STAGED = f"SELECT id FROM {AuditStaged._meta.db_table} ORDER BY id LIMIT 1"  # noqa: S608
+_TAKE_BATCH = (
+    f"DELETE FROM {AuditStaged._meta.db_table} WHERE id IN "  # noqa: S608
+    f"(SELECT id FROM {AuditStaged._meta.db_table} ORDER BY id LIMIT %s) RETURNING id, body"
+)
 _STAGE_UNLESS_LOCKED = (
     f"INSERT INTO {AuditStaged._meta.db_table} (body) SELECT %s WHERE NOT pg_try_advisory_xact_lock(%s)"
 )
@@ -60,9 +74,12 @@ def _scalar(sql: str, params: Sequence[int] = ()) -> Any:
     return row[0] if row else None
 
 
-def _next_seq() -> int:
-    last = _scalar(_MAX_SEQ)
-    return 0 if last is None else int(last) + 1
+def _next_seq_and_newest_checkpoint() -> tuple[int, tuple[int, datetime | None]]:
+    """The next `seq` and the newest checkpoint's size and time, in one round trip (both read under the lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_SEQ_AND_NEWEST_CHECKPOINT)
+        last, size, moment = cursor.fetchone()
+    return (0 if last is None else int(last) + 1), size_and_time(size, moment)
 
 
 _COLUMNS = (
@@ -83,11 +100,17 @@ _INSERT = (
     f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
+# PostgreSQL parses the client address itself (text cast to inet), sparing a Python-side parse per row.
+_INSERT_PG = (
+    f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('%s::inet' if column == 'client_ip' else '%s' for column in _COLUMNS)})"
+)
 
 
 def _insert(rows: Sequence[AuditRecord]) -> None:
     """INSERT the rows in one round trip, with each value adapted as the ORM would store it."""
     ops = connection.ops
+    postgres = connection.vendor == "postgresql"
     params: list[tuple[Any, ...]] = [
         (
             row.seq,
@@ -98,7 +121,7 @@ def _insert(rows: Sequence[AuditRecord]) -> None:
             row.object_type,
             row.object_id,
             row.label,
-            ops.adapt_ipaddressfield_value(row.client_ip),
+            (row.client_ip or None) if postgres else ops.adapt_ipaddressfield_value(row.client_ip),
             row.request_id,
             row.canonical,
             row.leaf_hash,
@@ -106,13 +129,13 @@ def _insert(rows: Sequence[AuditRecord]) -> None:
         for row in rows
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(_INSERT, params)
+        cursor.executemany(_INSERT_PG if postgres else _INSERT, params)
 
 
 def append_bodies(bodies: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
     """Append one record per body (each without `seq` and `time`) at the end of the log. The caller holds the
     append lock in the current transaction; the bodies were already checked to have a canonical form."""
-    first = _next_seq()
+    first, newest_checkpoint = _next_seq_and_newest_checkpoint()
     # Read only once the lock is held: read before it, a writer that waited would record an earlier time under
     # a later seq.
     moment = timezone.now()
@@ -138,7 +161,7 @@ def append_bodies(bodies: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
             )
         )
     _insert(rows)
-    after_append(rows[-1])  # a signed checkpoint, when one is due, in this same transaction
+    after_append(rows[-1], newest_checkpoint)  # a signed checkpoint, when one is due, in this same transaction
     return rows
 
 
@@ -190,10 +213,16 @@ def _body_of(pk: int, text: str) -> dict[str, Any]:
 
 def _move_batch() -> int:
     """Sequence up to BATCH staged records, oldest first; the caller holds the lock in its transaction."""
-    staged = list(AuditStaged.objects.order_by("id").values_list("id", "body")[:BATCH])
+    if connection.vendor == "postgresql":
+        # Taken and deleted in one statement (one round trip); the deletion commits with the appends or not at all.
+        with connection.cursor() as cursor:
+            cursor.execute(_TAKE_BATCH, [BATCH])
+            staged = sorted(cursor.fetchall())
+    else:
+        staged = list(AuditStaged.objects.order_by("id").values_list("id", "body")[:BATCH])
+        AuditStaged.objects.filter(id__in=[pk for pk, _ in staged]).delete()
     if staged:
         append_bodies([_body_of(pk, body) for pk, body in staged])
-        AuditStaged.objects.filter(id__in=[pk for pk, _ in staged]).delete()
     return len(staged)
 
 
@@ -206,7 +235,7 @@ def _release_session_lock() -> None:
 
 
 def _anything_staged() -> bool:
-    return bool(_scalar(_ANY_STAGED))
+    return _scalar(_ANY_STAGED) is not None
 
 
 def sequence_staged() -> int:
@@ -235,12 +264,33 @@ def _move_batch_in_own_transaction() -> int:
         return _move_batch()
 
 
+# Within one process, one thread at a time sequences after commits; the others only say that they want it done.
+# The thread that sequences looks again whenever someone wanted it while it worked, and once more after letting go,
+# so no wish is lost; across processes the database lock does the same (see `sequence_staged`). This spares every
+# other committing thread the lock attempt's round trip, which under load nearly always finds the lock taken.
+_sequencing = threading.Lock()
+_wanted = threading.Event()
+
+
+def _sequence_here_or_leave_it() -> None:
+    _wanted.set()
+    while _sequencing.acquire(blocking=False):
+        try:
+            while _wanted.is_set():
+                _wanted.clear()
+                sequence_staged()
+        finally:
+            _sequencing.release()
+        if not _wanted.is_set():
+            return
+
+
 def _sequence_after_commit(*, look_first: bool) -> None:
     """The on-commit hook. A failure here cannot undo the committed action, and loses nothing (the records stay
     staged for the next writer, export or check), so it is logged for the operator rather than raised."""
     try:
         if not look_first or _anything_staged():
-            sequence_staged()
+            _sequence_here_or_leave_it()
     except StagedRecordDamaged as exc:
         logger.critical("AUDIT: %s", exc)
     except Exception:

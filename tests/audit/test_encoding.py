@@ -15,7 +15,14 @@ import rfc8785
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from audit.encoding import MAX_SAFE_INTEGER, EncodingError, canonical_json, leaf_hash, node_hash
+from audit.encoding import (
+    MAX_SAFE_INTEGER,
+    EncodingError,
+    canonical_json,
+    leaf_hash,
+    node_hash,
+    reference_canonical_json,
+)
 
 # Every Unicode scalar value except surrogates, weighted towards the ranges where encoders differ: control
 # characters (escaping), U+E000..U+FFFF and non-BMP characters (UTF-16 order differs from code-point order).
@@ -83,6 +90,13 @@ GOLDEN_LEAF_HASH = "dfd305ac143b5d55f0033099fc276057b3adf17ba9e2545fd571f1acdba9
 def test_it_matches_an_independent_rfc8785_implementation(value: object) -> None:
     """Our dependency-free encoder and `rfc8785` agree byte for byte (V-222473..V-222478: one record, one form)."""
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(values)
+@example({"k": ['\x00\x1f\x7f\u2028\\"', -MAX_SAFE_INTEGER, (1, 2)], "j": {"z": None, "a": True}})
+def test_the_fast_path_and_the_hand_written_encoder_give_the_same_bytes(value: object) -> None:
+    """Plain values take the json module's C encoder; both paths must produce one and the same canonical form."""
+    assert canonical_json(value) == reference_canonical_json(value)
 
 
 def test_it_sorts_object_keys_by_utf16_code_units_not_code_points() -> None:

@@ -11,6 +11,7 @@ from audit.encoding import leaf_hash
 from audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
+    LeafPyramid,
     ProofError,
     consistency_proof,
     inclusion_proof,
@@ -232,3 +233,36 @@ def test_consistency_edge_cases(size1, size2, root1, root2, proof, good):
     else:
         with pytest.raises(ProofError):
             verify_consistency(size1, size2, proof, root1, root2)
+
+
+@pytest.mark.parametrize("first", [0, 1, 5, 8, 13, 64])
+def test_bulk_appends_build_the_same_tree_as_appending_leaf_by_leaf(first):
+    """The verifier appends leaves in bulk (`extend`, and `extend_from` a pyramid a worker built); every root it
+    then checks must be the root of the same tree, at whatever offsets and sizes the bulk appends fall."""
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(first + 150)]
+    one_by_one = CompactRange()
+    for leaf in leaves[:first]:
+        one_by_one.append(leaf)
+    edge = one_by_one.right_edge()
+    bulk, from_pyramid = CompactRange.from_right_edge(first, edge), CompactRange.from_right_edge(first, edge)
+    pyramid = LeafPyramid(first, b"".join(leaves[first:]))
+    done = first
+    for step in [1, 2, 3, 7, 16, 1, 31, 64, 25]:
+        for leaf in leaves[done : done + step]:
+            one_by_one.append(leaf)
+        bulk.extend(b"".join(leaves[done : done + step]))
+        from_pyramid.extend_from(pyramid, step)
+        done += step
+        assert bulk.size == from_pyramid.size == one_by_one.size == done
+        assert bulk.root() == from_pyramid.root() == one_by_one.root() == root_of(leaves[:done])
+
+
+def test_a_pyramid_answers_only_for_aligned_subtrees_inside_its_run():
+    pyramid = LeafPyramid(3, b"".join(LEAVES[3:8]))
+    assert pyramid.subtree(4, 2) == subtree_root(LEAVES, 4, 8)
+    assert pyramid.subtree(3, 0) == LEAVES[3]
+    for index, height in [(2, 0), (3, 1), (0, 2), (8, 0), (4, 3)]:
+        with pytest.raises(ProofError):
+            pyramid.subtree(index, height)
+    with pytest.raises(ProofError):
+        CompactRange().extend(b"\x00" * 33)
