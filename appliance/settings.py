@@ -296,6 +296,15 @@ LOGGING = {
     "loggers": {"django.security": {"level": "INFO"}},
 }
 
+# Pre-labeling (docs/configuration.md, [inference]; appliance/inference/conf.py reads these): execution providers in
+# the order to try (a GPU host lists CUDA first; onnxruntime falls back to the CPU), images per call where the model
+# allows batching, onnxruntime's intra-op threads (0 = all cores), and how long a job's worker may be silent before
+# the job may be resumed elsewhere.
+INFERENCE_PROVIDERS = config.string_list("inference.providers", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+INFERENCE_BATCH = config.integer("inference.batch", 4, minimum=1)
+INFERENCE_THREADS = config.integer("inference.threads", 0, minimum=0)
+INFERENCE_STALE_SECONDS = config.integer("inference.stale_seconds", 120, minimum=0)
+
 # Background work (pre-labeling, exports) on Django's tasks framework with a database queue: jobs survive restarts
 # and any number of worker hosts share one queue (`manage.py db_worker`).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}

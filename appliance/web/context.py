@@ -16,13 +16,14 @@ from appliance.access.decision import roles_grant
 from appliance.access.labels import Label, highest
 from appliance.access.policy import get_policy
 
-# The navigation: a link shows only to those whose roles grant its permission (the role gate; the pages still
+# The navigation: a link shows only to those whose roles grant one of its permissions (the role gate; the pages still
 # check every gate themselves). A link that everyone would follow into a refusal is noise, and an audited one.
 NAVIGATION = (
-    ("dataset.view", "Datasets", "datasets:list"),
-    ("dataset.view", "Projects", "projects:list"),
-    ("audit.read", "Audit log", "auditlog:search"),
-    ("account.self", "API tokens", "accounts:tokens"),
+    (("dataset.view",), "Datasets", "datasets:list"),
+    (("dataset.view",), "Projects", "projects:list"),
+    (("model.manage", "project.manage"), "Models", "inference:list"),
+    (("audit.read",), "Audit log", "auditlog:search"),
+    (("account.self",), "API tokens", "accounts:tokens"),
 )
 
 
@@ -53,8 +54,8 @@ def page_context(request: HttpRequest) -> dict[str, Any]:
         roles = list(user.roles)
         return [
             {"label": label, "url": reverse(name)}
-            for permission, label, name in NAVIGATION
-            if roles_grant(policy, roles, permission)
+            for permissions, label, name in NAVIGATION
+            if any(roles_grant(policy, roles, permission) for permission in permissions)
         ]
 
     return {"banner": banner, "navigation": navigation}

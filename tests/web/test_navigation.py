@@ -22,9 +22,9 @@ def _links(client: Client) -> list[str]:
     ("role", "expected"),
     [
         ("analyst", ["Datasets", "Projects", "API tokens"]),
-        ("manager", ["Datasets", "Projects", "API tokens"]),
+        ("manager", ["Datasets", "Projects", "Models", "API tokens"]),
         ("auditor", ["Audit log", "API tokens"]),
-        ("admin", ["API tokens"]),
+        ("admin", ["Models", "API tokens"]),
     ],
 )
 def test_the_navigation_follows_the_policy(client: Client, db: None, role: str, expected: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 Created by the demo manager through the real actions (labeled, audited), with a schema of the document-layout
 classes the demo layout model proposes (CDLA: text, title, figure, table, their captions, header, footer,
-reference, equation) plus "text line" for the text detector, each with a shortcut key, and one task per document.
+reference, equation) plus "text_line" for the text detector, each with a shortcut key, and one task per document.
 The demo analyst and reviewer are its members. Idempotent; refused in production mode; run after `demo_data`.
 """
 
@@ -35,7 +35,7 @@ LAYOUT_CLASSES = (
     ("footer", "#bcbd22", "8"),
     ("reference", "#17becf", "9"),
     ("equation", "#ff7f0e", "0"),
-    ("text line", "#393b79", "x"),
+    ("text_line", "#393b79", "x"),
 )
 DEMO_SCHEMA = {
     "classes": [
@@ -47,7 +47,7 @@ DEMO_SCHEMA = {
                 {"name": "legible", "kind": "checkbox"},
                 {"name": "language", "kind": "select", "options": ["English", "French", "German", "other"]},
             ]
-            if name in ("text", "text line")
+            if name in ("text", "text_line")
             else [],
         }
         for name, colour, key in LAYOUT_CLASSES
