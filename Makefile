@@ -40,8 +40,9 @@ demo: migrate models
 	$(BIN)/python manage.py demo_project
 
 # Development server: SQLite and keys under var/ (created 0600 on first use), demo users, gunicorn on 127.0.0.1.
-# One job worker (pre-labeling, exports) runs beside it and stops with it.
+# One job worker (pre-labeling, exports) runs beside it and stops with it; jobs a killed worker left are queued again.
 run: demo
+	$(BIN)/python manage.py resume_jobs
 	$(BIN)/python manage.py db_worker --no-reload & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn appliance.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile - --log-level info
 

@@ -15,14 +15,16 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.tasks import task
 from django.utils import timezone
 
 from appliance.access.decision import decide
+from appliance.access.denial import AccessDenied
 from appliance.auditlog.context import AuditContext, audit_context
 from appliance.auditlog.recorder import record
 from appliance.datasets.imports import data_key_of, identity
@@ -46,6 +48,30 @@ def enqueue_job(job: Job) -> Job:
     Job.objects.filter(pk=job.pk).update(task_result_id=str(result.id))
     job.task_result_id = str(result.id)
     return job
+
+
+def resume_abandoned() -> list[Job]:
+    """Queue again every job whose worker died: running, and silent for longer than `inference.stale_seconds`.
+
+    Called when a worker starts (`manage.py resume_jobs`, run by `make run` and by the worker's service before
+    `db_worker`), so a restart picks up where the killed worker stopped; each job resumes as the person who
+    started it, whose permissions are checked again (a refusal is recorded and the job left as it is). The new
+    run skips the tasks already done, so nothing is proposed twice.
+    """
+    silent_since = timezone.now() - timedelta(seconds=conf.stale_seconds())
+    abandoned = Job.objects.filter(state=JobState.RUNNING).filter(
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+    )
+    resumed: list[Job] = []
+    for job in abandoned.select_related("project", "model", "started_by").order_by("pk"):
+        try:
+            with transaction.atomic(), audit_context(_worker_context(job)):
+                resumed.append(enqueue_job(actions.resume_job(job.started_by, job=job)))
+        except AccessDenied as refused:
+            refused.record()
+        except actions.InferenceError:
+            continue  # the model may no longer see the data, or the job changed meanwhile: left as it is
+    return resumed
 
 
 @task()
