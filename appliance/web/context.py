@@ -22,6 +22,7 @@ NAVIGATION = (
     (("dataset.view",), "Datasets", "datasets:list"),
     (("dataset.view",), "Projects", "projects:list"),
     (("model.manage", "project.manage"), "Models", "inference:list"),
+    (("export.request", "export.approve"), "Exchange", "exchange:index"),
     (("audit.read",), "Audit log", "auditlog:search"),
     (("account.self",), "API tokens", "accounts:tokens"),
 )

@@ -22,7 +22,7 @@ def _links(client: Client) -> list[str]:
     ("role", "expected"),
     [
         ("analyst", ["Datasets", "Projects", "API tokens"]),
-        ("manager", ["Datasets", "Projects", "Models", "API tokens"]),
+        ("manager", ["Datasets", "Projects", "Models", "Exchange", "API tokens"]),
         ("auditor", ["Audit log", "API tokens"]),
         ("admin", ["Models", "API tokens"]),
     ],
