@@ -121,8 +121,12 @@ def _database_from_url(url: str, password_file_setting: str) -> dict[str, object
     password = config.secret(password_file_setting.removesuffix("_file"), required=False)
     if password:
         database["PASSWORD"] = password
-    sslmode = config.string("database.sslmode", "prefer")
-    database["OPTIONS"] = {"sslmode": sslmode}
+    options = {"sslmode": config.string("database.sslmode", "prefer")}
+    # The CA that signed the database server's certificate, for sslmode verify-full (else libpq's PGSSLROOTCERT).
+    rootcert = config.string("database.sslrootcert", "")
+    if rootcert:
+        options["sslrootcert"] = rootcert
+    database["OPTIONS"] = options
     return database
 
 
@@ -272,6 +276,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three fields are called "format" (an item's image format, an export's and an import's file format): each
+    # choice set gets a name of its own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ExportFormatEnum": "appliance.exchange.models.ExportFormat",
+        "ImportFormatEnum": "appliance.exchange.importing.FORMATS",
+    },
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

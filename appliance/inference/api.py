@@ -48,7 +48,9 @@ class ModelCollectionView(PermissionByMethod):
 
     required_permission = "account.self"
 
-    @extend_schema(responses={200: inline_serializer("ModelList", {"results": ModelOut(many=True)})})
+    @extend_schema(
+        operation_id="models_list", responses={200: inline_serializer("ModelList", {"results": ModelOut(many=True)})}
+    )
     def get(self, request: Request) -> Response:
         if not may_see_registry(request.user):  # type: ignore[arg-type]
             raise deny(permission="model.manage", gate="role", object_type="model", path=request.path)
