@@ -14,7 +14,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from appliance.access.drf_views import PermissionByMethod
+from appliance.access.drf_views import FIELD_400, HIDDEN_404, Conflict, PermissionByMethod
 from appliance.exchange import actions
 from appliance.exchange.models import Recipient
 from appliance.exchange.selectors import access_export, access_release, active_recipients, exports_of, releases_of
@@ -29,14 +29,6 @@ from appliance.exchange.serializers import (
     ReleaseOut,
 )
 from appliance.labeling.selectors import access_project
-
-HIDDEN_404 = OpenApiResponse(description="missing or hidden (the refusal is audited)")
-FIELD_400 = OpenApiResponse(description="names the field at fault")
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 def refused(exc: actions.ExchangeError) -> APIException:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from appliance.access.denial import deny
-from appliance.access.drf_views import PermissionByMethod
+from appliance.access.drf_views import FIELD_400, HIDDEN_404, Conflict, PermissionByMethod
 from appliance.inference import actions
 from appliance.inference.jobs import enqueue_job
 from appliance.inference.models import PrelabelSettings
@@ -28,14 +28,6 @@ from appliance.inference.selectors import (
 )
 from appliance.inference.serializers import JobOut, JobStartIn, ModelOut, RetireIn, SettingsIn, quality_out
 from appliance.labeling.selectors import access_project
-
-HIDDEN_404 = OpenApiResponse(description="missing or hidden (the refusal is audited)")
-FIELD_400 = OpenApiResponse(description="names the field at fault")
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 def _refused(exc: actions.InferenceError) -> APIException:

@@ -17,7 +17,7 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from appliance.access.drf_views import PermissionByMethod
+from appliance.access.drf_views import FIELD_400, HIDDEN_404, Conflict, PermissionByMethod
 from appliance.accounts.models import User
 from appliance.labeling import actions, selectors
 from appliance.labeling.selectors import (
@@ -53,11 +53,6 @@ class BodyTooLarge(APIException):
     default_code = "too_large"
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
 class LabelingView(PermissionByMethod):
     """Permission per HTTP method (see PermissionByMethod), and the body cap, checked on the declared length
     before anything parses the body."""
@@ -84,8 +79,6 @@ def _refused(exc: actions.LabelingError) -> APIException:
     return ValidationError(detail)
 
 
-FIELD_400 = OpenApiResponse(description="names the field at fault")
-HIDDEN_404 = OpenApiResponse(description="missing or hidden (the refusal is audited)")
 TASK_STATE = inline_serializer(
     "TaskState",
     {
