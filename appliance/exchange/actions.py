@@ -222,45 +222,82 @@ def import_annotations(
             raise deny(permission="dataset.view", gate=decision.gate, object_type="dataset", object_id=str(dataset.pk))
     try:
         plan = plan_import(format, stream, file_name=file_name, project=project, match=match, mode=mode)
+        if mode == "replace":
+            task_ids = [planned.task.pk for planned in plan.tasks]
+            plan.replaced = Annotation.objects.filter(task_id__in=task_ids, deleted=False).count()
+        summary = {"format": format, "file_name": file_name, "match": match, "mode": mode, "dry_run": dry_run}
+        summary |= plan.summary()
+        if dry_run:
+            return summary
+        _apply(by, project=project, plan=plan, summary=summary)
     except ImportRefused as exc:
         raise ExchangeError(str(exc), field="file") from exc
-    if mode == "replace":
-        plan.replaced = Annotation.objects.filter(task__in=[p.task for p in plan.tasks], deleted=False).count()
-    summary = {"format": format, "file_name": file_name, "match": match, "mode": mode, "dry_run": dry_run}
-    summary |= plan.summary()
-    if dry_run:
-        return summary
-    _apply(by, project=project, plan=plan, summary=summary)
     return summary
 
 
+IMPORT_BATCH = 2000
+
+
+def _replace_live(by: User, *, task_ids: list[int], now: Any) -> None:
+    """Delete the live annotations of the touched tasks, each with its revision, a batch at a time."""
+    live = (
+        Annotation.objects.select_for_update(of=("self",))
+        .filter(task_id__in=task_ids, deleted=False)
+        .select_related("schema_version")
+    )
+    batch: list[Annotation] = []
+    revisions: list[AnnotationRevision] = []
+    for annotation in live.order_by("id").iterator(IMPORT_BATCH):
+        before = annotation.snapshot()
+        annotation.version += 1
+        annotation.deleted = True
+        annotation.updated_by = by
+        annotation.updated_at = now
+        batch.append(annotation)
+        revisions.append(
+            AnnotationRevision(
+                annotation=annotation, version=annotation.version, before=before, after=None, actor=by, time=now
+            )
+        )
+        if len(batch) >= IMPORT_BATCH:
+            Annotation.objects.bulk_update(batch, ["version", "deleted", "updated_by", "updated_at"])
+            AnnotationRevision.objects.bulk_create(revisions)
+            batch, revisions = [], []
+    if batch:
+        Annotation.objects.bulk_update(batch, ["version", "deleted", "updated_by", "updated_at"])
+        AnnotationRevision.objects.bulk_create(revisions)
+
+
 def _apply(by: User, *, project: Project, plan: Plan, summary: dict[str, Any]) -> None:
+    """Write the plan in one transaction, the shapes a batch at a time as `plan.shapes()` yields them again
+    (checked again); the upload is then proven unchanged since it was checked, else everything rolls back."""
     schema = project.current_schema()
     now = timezone.now()
     task_ids = [planned.task.pk for planned in plan.tasks]
-    with transaction.atomic():
-        locked = {t.pk: t for t in Task.objects.select_for_update().filter(pk__in=task_ids)}
-        for planned in plan.tasks:
-            if locked[planned.task.pk].version != planned.task.version:
-                raise Conflict(f"task {planned.task.pk} changed while the import was checked; run it again")
-        revisions: list[AnnotationRevision] = []
-        if summary["mode"] == "replace":
-            for annotation in Annotation.objects.select_for_update().filter(task_id__in=task_ids, deleted=False):
-                before = annotation.snapshot()
-                annotation.version += 1
-                annotation.deleted = True
-                annotation.updated_by = by
-                annotation.updated_at = now
-                annotation.save(update_fields=["version", "deleted", "updated_by", "updated_at"])
-                revisions.append(
-                    AnnotationRevision(
-                        annotation=annotation, version=annotation.version, before=before, after=None, actor=by, time=now
-                    )
-                )
-        created = Annotation.objects.bulk_create(
+    created = 0
+
+    def write(batch: list[Annotation]) -> int:
+        made = Annotation.objects.bulk_create(batch)
+        AnnotationRevision.objects.bulk_create(
             [
+                AnnotationRevision(annotation=a, version=1, before=None, after=a.snapshot(), actor=by, time=now)
+                for a in made
+            ]
+        )
+        return len(made)
+
+    with transaction.atomic():
+        locked = dict(Task.objects.select_for_update().filter(pk__in=task_ids).values_list("pk", "version"))
+        for planned in plan.tasks:
+            if locked[planned.task.pk] != planned.task.version:
+                raise Conflict(f"task {planned.task.pk} changed while the import was checked; run it again")
+        if summary["mode"] == "replace":
+            _replace_live(by, task_ids=task_ids, now=now)
+        batch: list[Annotation] = []
+        for task_id, shape in plan.shapes():
+            batch.append(
                 Annotation(
-                    task_id=planned.task.pk,
+                    task_id=task_id,
                     schema_version=schema,
                     created_by=by,
                     updated_by=by,
@@ -268,16 +305,15 @@ def _apply(by: User, *, project: Project, plan: Plan, summary: dict[str, Any]) -
                     updated_at=now,
                     **shape,
                 )
-                for planned in plan.tasks
-                for shape in planned.shapes
-            ],
-            batch_size=2000,
-        )
-        revisions += [
-            AnnotationRevision(annotation=a, version=1, before=None, after=a.snapshot(), actor=by, time=now)
-            for a in created
-        ]
-        AnnotationRevision.objects.bulk_create(revisions, batch_size=2000)
+            )
+            if len(batch) >= IMPORT_BATCH:
+                created += write(batch)
+                batch = []
+        if batch:
+            created += write(batch)
+        plan.check_unchanged()
+        if created != plan.created:
+            raise Conflict(f"the file gave {created} shapes on writing, not the {plan.created} checked; run it again")
         Task.objects.filter(pk__in=task_ids, state=TaskState.NEW).update(state=TaskState.IN_PROGRESS)
         Task.objects.filter(pk__in=task_ids).update(version=F("version") + 1, updated_at=now)
         record(
@@ -293,7 +329,7 @@ def _apply(by: User, *, project: Project, plan: Plan, summary: dict[str, Any]) -
                 "match": summary["match"],
                 "mode": summary["mode"],
                 "images": len(plan.tasks),
-                "created": len(created),
+                "created": created,
                 "deleted": plan.replaced,
                 "dropped": summary["dropped"],
             },

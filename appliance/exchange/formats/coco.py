@@ -11,13 +11,22 @@ box, the exact [cx, cy, w, h, angle] (COCO itself only has its corner polygon). 
 COCO instance form: they are reported as dropped.
 
 The writer streams: images first, then annotations, each written as it comes, so memory holds one image's shapes.
+The reader streams too (ijson, yajl's C parser): one scan of the file keeps its categories and images (small), and
+each further scan yields the annotations one by one, so a file of 1,000,000 annotations is checked and imported
+without ever being held whole. The caller reopens the file for each scan.
 """
 
 from __future__ import annotations
 
+import io
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
+
+import ijson  # type: ignore[import-untyped]
+import numpy as np
 
 from appliance.exchange.formats.records import (
     ClassDef,
@@ -173,73 +182,250 @@ def _shapes(ann: dict[str, Any], where: str, name: str, file_name: str, drops: D
     return [Shape("polygon", polygon, name, attributes) for polygon in polygons]
 
 
-def read_coco(data: bytes, *, file_name: str) -> Document:
-    """Parse and structurally check a COCO instances file; every error names `file_name` and the element."""
-    try:
-        raw = json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"not UTF-8 text (byte {exc.start})", where=file_name) from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(
-            f"malformed JSON: {exc.msg}", where=f"{file_name}: line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(raw, dict):
-        raise FormatError("a COCO file is a JSON object", where=file_name)
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(raw.get(key), list):
-            raise FormatError(f'"{key}" must be a list', where=file_name)
-    categories: dict[int, str] = {}
-    names: list[str] = []
-    for index, entry in enumerate(raw["categories"]):
-        where = f"{file_name}: categories[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
-            raise FormatError("a category needs an id and a name", where=where)
-        category_id = _int(entry.get("id"), f"{where}.id")
-        if category_id in categories:
-            raise FormatError(f"duplicate category id {category_id}", where=where)
-        if entry["name"] in names:
-            raise FormatError(f"duplicate category name {entry['name']!r}", where=where)
-        categories[category_id] = entry["name"]
-        names.append(entry["name"])
-    images: dict[int, dict[str, Any]] = {}
-    seen_names: set[str] = set()
-    for index, entry in enumerate(raw["images"]):
-        where = f"{file_name}: images[{index}]"
+CHUNK = 1 << 16
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class CocoImage:
+    id: int
+    file_name: str
+    width: int
+    height: int
+
+
+@dataclass
+class CocoHeader:
+    """Everything of a COCO file but its annotations: categories (id -> name, and names in the file's order),
+    images in the file's order, and the classification banner of our extension."""
+
+    categories: dict[int, str]
+    names: list[str]
+    images: list[CocoImage]
+    marking: str = ""
+
+
+def _json_error(exc: Exception, reopen: Callable[[], IO[bytes]], file_name: str) -> FormatError:
+    """yajl says what is wrong but not where: scan again to find the byte it stopped at, and name its line."""
+    reason = str(exc).split("\n")[0].split("\\n")[0].removeprefix("b'").removeprefix('b"').strip()
+    _offset, line, column = _error_position(reopen)
+    return FormatError(f"malformed JSON: {reason}", where=f"{file_name}: line {line} column {column}")
+
+
+def _sink() -> Any:
+    while True:
+        yield
+
+
+def _error_position(reopen: Callable[[], IO[bytes]]) -> tuple[int, int, int]:
+    """(offset, line, column) of the byte where the parser fails: one scan by chunks to find the failing chunk,
+    then a fresh parser fed the chunks before it and that chunk byte by byte."""
+    failing = -1
+    with reopen() as raw:
+        stream = _BomLess(raw)
+        parser = ijson.basic_parse_coro(_primed(), use_float=True)
+        index = 0
+        try:
+            while chunk := stream.read(CHUNK):
+                parser.send(chunk)
+                index += 1
+            parser.close()
+        except ijson.JSONError:
+            failing = index
+    line, last_newline, offset = 1, -1, 0
+    with reopen() as raw:
+        stream = _BomLess(raw)
+        parser = ijson.basic_parse_coro(_primed(), use_float=True)
+        for _ in range(failing if failing >= 0 else 1 << 62):
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            parser.send(chunk)
+            line += chunk.count(b"\n")
+            if b"\n" in chunk:
+                last_newline = offset + chunk.rindex(b"\n")
+            offset += len(chunk)
+        chunk = stream.read(CHUNK) if failing >= 0 else b""
+        try:
+            for position in range(len(chunk)):
+                byte = chunk[position : position + 1]
+                parser.send(byte)
+                if byte == b"\n":
+                    line += 1
+                    last_newline = offset
+                offset += 1
+            parser.close()
+        except ijson.JSONError:
+            pass
+    return offset, line, offset - last_newline
+
+
+def _primed() -> Any:
+    sink = _sink()
+    next(sink)
+    return sink
+
+
+class _Collect:
+    """A coroutine target that keeps what an items_coro builds."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def send(self, value: Any) -> None:
+        self.values.append(value)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _Images:
+    """Checks each image as the parser finishes it and keeps only its four fields (a million images stay small)."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.images: list[CocoImage] = []
+        self.ids: set[int] = set()
+        self.names: set[str] = set()
+
+    def send(self, entry: Any) -> None:
+        where = f"{self.file_name}: images[{len(self.images)}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
             raise FormatError("an image needs an id, a file_name, a width and a height", where=where)
         image_id = _int(entry.get("id"), f"{where}.id")
         width, height = _int(entry.get("width"), f"{where}.width"), _int(entry.get("height"), f"{where}.height")
         if width <= 0 or height <= 0:
             raise FormatError("width and height must be above 0", where=where)
-        if image_id in images:
+        if image_id in self.ids:
             raise FormatError(f"duplicate image id {image_id}", where=where)
-        if entry["file_name"] in seen_names:
+        if entry["file_name"] in self.names:
             raise FormatError(f"duplicate file_name {entry['file_name']!r}", where=where)
-        seen_names.add(entry["file_name"])
-        images[image_id] = {"file_name": entry["file_name"], "width": width, "height": height, "shapes": []}
-    drops = DropLog()
-    annotation_ids: set[int] = set()
-    for index, ann in enumerate(raw["annotations"]):
-        where = f"{file_name}: annotations[{index}]"
-        if not isinstance(ann, dict):
-            raise FormatError("an annotation must be an object", where=where)
-        annotation_id = _int(ann.get("id"), f"{where}.id")
-        if annotation_id in annotation_ids:
-            raise FormatError(f"duplicate annotation id {annotation_id}", where=where)
-        annotation_ids.add(annotation_id)
-        image_id = _int(ann.get("image_id"), f"{where}.image_id")
-        if image_id not in images:
-            raise FormatError(f"image_id {image_id} names no image", where=where)
-        category_id = _int(ann.get("category_id"), f"{where}.category_id")
-        if category_id not in categories:
-            raise FormatError(f"category_id {category_id} names no category", where=where)
-        image = images[image_id]
-        image["shapes"].extend(_shapes(ann, where, categories[category_id], image["file_name"], drops))
-    frames = [
-        Frame(image_id, image["file_name"], image["width"], image["height"], tuple(image["shapes"]))
-        for image_id, image in images.items()
+        self.ids.add(image_id)
+        self.names.add(entry["file_name"])
+        self.images.append(CocoImage(image_id, entry["file_name"], width, height))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def read_coco_header(reopen: Callable[[], IO[bytes]], *, file_name: str) -> CocoHeader:
+    """One scan: the categories, the images and the marking, structurally checked; the annotations are parsed
+    (a malformed one is found here) but not built."""
+    categories, marking, images = _Collect(), _Collect(), _Images(file_name)
+    parsers = [
+        ijson.items_coro(categories, "categories", use_float=True),
+        ijson.items_coro(marking, "appliance.classification", use_float=True),
+        ijson.items_coro(images, "images.item", use_float=True),
     ]
-    found = raw.get(EXTENSION)
-    marking = found.get("classification", "") if isinstance(found, dict) else ""
-    marking = marking if isinstance(marking, str) else ""
-    return Document(classes=names, frames=frames, dropped=list(drops), marking=marking)
+    try:
+        with reopen() as stream:
+            reader = _BomLess(stream)
+            while chunk := reader.read(CHUNK):
+                for parser in parsers:
+                    parser.send(chunk)
+            for parser in parsers:
+                parser.close()
+    except ijson.JSONError as exc:
+        raise _json_error(exc, reopen, file_name) from None
+    if len(categories.values) != 1 or not isinstance(categories.values[0], list):
+        raise FormatError('"categories" must be a list', where=file_name)
+    names: dict[int, str] = {}
+    for index, entry in enumerate(categories.values[0]):
+        where = f"{file_name}: categories[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise FormatError("a category needs an id and a name", where=where)
+        category_id = _int(entry.get("id"), f"{where}.id")
+        if category_id in names:
+            raise FormatError(f"duplicate category id {category_id}", where=where)
+        if entry["name"] in names.values():
+            raise FormatError(f"duplicate category name {entry['name']!r}", where=where)
+        names[category_id] = entry["name"]
+    found = marking.values
+    banner = found[0] if len(found) == 1 and isinstance(found[0], str) else ""
+    return CocoHeader(categories=names, names=list(names.values()), images=images.images, marking=banner)
+
+
+def iter_coco_annotations(
+    reopen: Callable[[], IO[bytes]], *, file_name: str, header: CocoHeader, drops: DropLog
+) -> Iterator[tuple[int, Shape]]:
+    """One scan: (image id, shape) for every annotation in the file's order, each structurally checked as it
+    comes; duplicate annotation ids are found at the end (8 bytes an id, not a set of Python ints)."""
+    images = {image.id: image.file_name for image in header.images}
+    ids = array("q")
+    large: dict[int, int] = {}  # ids outside int64, rare: kept apart
+    index = -1
+    try:
+        with reopen() as stream:
+            for index, ann in enumerate(ijson.items(_BomLess(stream), "annotations.item", use_float=True)):
+                where = f"{file_name}: annotations[{index}]"
+                if not isinstance(ann, dict):
+                    raise FormatError("an annotation must be an object", where=where)
+                annotation_id = _int(ann.get("id"), f"{where}.id")
+                if INT64[0] <= annotation_id <= INT64[1]:
+                    ids.append(annotation_id)
+                elif annotation_id in large:
+                    raise FormatError(f"duplicate annotation id {annotation_id}", where=where)
+                else:
+                    large[annotation_id] = index
+                image_id = _int(ann.get("image_id"), f"{where}.image_id")
+                image_name = images.get(image_id)
+                if image_name is None:
+                    raise FormatError(f"image_id {image_id} names no image", where=where)
+                category_id = _int(ann.get("category_id"), f"{where}.category_id")
+                name = header.categories.get(category_id)
+                if name is None:
+                    raise FormatError(f"category_id {category_id} names no category", where=where)
+                for shape in _shapes(ann, where, name, image_name, drops):
+                    yield image_id, shape
+    except ijson.JSONError as exc:
+        raise _json_error(exc, reopen, file_name) from None
+    duplicate = _first_duplicate(ids)
+    if duplicate is not None:
+        raise FormatError(f"duplicate annotation id {ids[duplicate]}", where=f"{file_name}: annotations[{duplicate}]")
+
+
+def _first_duplicate(ids: array[int]) -> int | None:
+    """The index of the first annotation whose id an earlier one already had (the index counts int64 ids only;
+    ids beyond int64 are checked as they come)."""
+    if len(ids) < 2:
+        return None
+    values = np.frombuffer(ids, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    repeated = ordered[1:] == ordered[:-1]
+    if not repeated.any():
+        return None
+    return int(order[1:][repeated].min())
+
+
+class _BomLess:
+    """A reader that drops a UTF-8 byte order mark at the start (json.loads accepts one, yajl does not)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.first = True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if self.first and chunk:  # ijson first reads 0 bytes to learn the type
+            self.first = False
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+        return chunk
+
+
+def read_coco(data: bytes, *, file_name: str) -> Document:
+    """Parse and structurally check a COCO instances file held in memory (the streaming reader over it); every
+    error names `file_name` and the element."""
+
+    def reopen() -> IO[bytes]:
+        return io.BytesIO(data)
+
+    header = read_coco_header(reopen, file_name=file_name)
+    drops = DropLog()
+    shapes: dict[int, list[Shape]] = {image.id: [] for image in header.images}
+    for image_id, shape in iter_coco_annotations(reopen, file_name=file_name, header=header, drops=drops):
+        shapes[image_id].append(shape)
+    frames = [
+        Frame(image.id, image.file_name, image.width, image.height, tuple(shapes[image.id])) for image in header.images
+    ]
+    return Document(classes=header.names, frames=frames, dropped=list(drops), marking=header.marking)
