@@ -105,10 +105,11 @@ def _shape(rng: random.Random) -> dict[str, Any]:
     return {"kind": kind, "geometry": geometry, "class_name": "building", "attributes": {}}
 
 
-def _set_up(user: User) -> Project:
+def project_of_placeholder_items(user: User, *, prefix: str, images: int) -> Project:
+    """A SECRET project over `images` item rows that name no real blob (exports and imports here never read
+    imagery), with its tasks: the setup both exchange benchmarks share."""
     tag = uuid.uuid4().hex[:8]
-    dataset = create_dataset(user, name=f"bench-exchange-{tag}", classification="SECRET", compartments=[])
-    tasks_needed = max(1, ANNOTATIONS // PER_TASK)
+    dataset = create_dataset(user, name=f"{prefix}-{tag}", classification="SECRET", compartments=[])
     Item.objects.bulk_create(
         [
             Item(
@@ -125,12 +126,17 @@ def _set_up(user: User) -> Project:
                 thumbnail_sha256="0" * 64,
                 uploaded_by=user,
             )
-            for index in range(tasks_needed)
+            for index in range(images)
         ],
         batch_size=2000,
     )
-    project = create_project(user, name=f"bench-exchange-{tag}", dataset_ids=[dataset.pk], schema=SCHEMA)
+    project = create_project(user, name=f"{prefix}-{tag}", dataset_ids=[dataset.pk], schema=SCHEMA)
     create_tasks(user, project=project)
+    return project
+
+
+def _set_up(user: User) -> Project:
+    project = project_of_placeholder_items(user, prefix="bench-exchange", images=max(1, ANNOTATIONS // PER_TASK))
     schema = project.current_schema()
     rng = random.Random(8)
     task_ids = list(Task.objects.filter(project=project).order_by("id").values_list("id", flat=True))

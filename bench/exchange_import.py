@@ -27,19 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any, cast
 
 from appliance.accounts.models import User
 from appliance.auditlog.context import audit_context
-from appliance.datasets.actions import create_dataset
 from appliance.datasets.models import Dataset, Item
 from appliance.datasets.uploads import EncryptedUpload
 from appliance.exchange.actions import import_annotations
 from appliance.exchange.formats.coco import iter_coco
 from appliance.exchange.formats.records import DropLog, Frame, Shape, class_defs
-from appliance.labeling.actions import create_project, create_tasks
 from appliance.labeling.models import Annotation, AnnotationRevision, Project, Task
 from appliance.vault.spool import Spool
 from bench._common import BenchResult
@@ -55,6 +52,7 @@ from bench.exchange_export import (
     _reset_peak,
     _shape,
     _status_kib,
+    project_of_placeholder_items,
 )
 
 GOAL = 1.0
@@ -63,31 +61,8 @@ ANNOTATIONS = int(os.environ.get("EXCHANGE_BENCH_ANNOTATIONS", "1000000"))
 
 
 def _set_up(user: User) -> tuple[Project, list[Frame]]:
-    tag = uuid.uuid4().hex[:8]
-    dataset = create_dataset(user, name=f"bench-import-{tag}", classification="SECRET", compartments=[])
     images = max(1, ANNOTATIONS // PER_TASK)
-    Item.objects.bulk_create(
-        [
-            Item(
-                uid=uuid.uuid4().hex,
-                dataset=dataset,
-                name=f"img-{index:07d}.jpg",
-                format="jpeg",
-                width=WIDTH,
-                height=HEIGHT,
-                byte_size=1,
-                sha256=f"{index:064x}",
-                image_blob=uuid.uuid4().hex,
-                thumbnail_blob=uuid.uuid4().hex,
-                thumbnail_sha256="0" * 64,
-                uploaded_by=user,
-            )
-            for index in range(images)
-        ],
-        batch_size=2000,
-    )
-    project = create_project(user, name=f"bench-import-{tag}", dataset_ids=[dataset.pk], schema=SCHEMA)
-    create_tasks(user, project=project)
+    project = project_of_placeholder_items(user, prefix="bench-import", images=images)
     names = [f"img-{index:07d}.jpg" for index in range(images)]
     return project, [Frame(index + 1, name, WIDTH, HEIGHT) for index, name in enumerate(names)]
 
