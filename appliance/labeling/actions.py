@@ -39,7 +39,7 @@ from appliance.labeling.models import (
     TaskState,
 )
 from appliance.labeling.schema import SchemaError, class_of, validate_attributes, validate_schema
-from appliance.labeling.selectors import authors_of
+from appliance.labeling.selectors import authors_of, datasets_open_to
 
 PROJECT = "project"
 TASK = "task"
@@ -244,7 +244,7 @@ def next_task(by: User, *, project: Project) -> Task | None:
         Task.objects.filter(project=project)
         .filter((Q(state__in=[TaskState.NEW, TaskState.IN_PROGRESS]) & mine) | Q(state=TaskState.REJECTED, assignee=by))
         .exclude(Q(locked_until__gt=now) & ~Q(lock_holder=by))
-        .filter(item__dataset__in=_datasets_open_to(by, project))
+        .filter(item__dataset__in=datasets_open_to(by, project, "annotation.edit"))
     )
     with transaction.atomic():
         locking = candidates.select_for_update(skip_locked=True, of=("self",))
@@ -274,11 +274,6 @@ def next_task(by: User, *, project: Project) -> Task | None:
             details={"project": project.pk, "from": was, "until": task.locked_until.isoformat()},  # type: ignore[union-attr]
         )
     return task
-
-
-def _datasets_open_to(by: User, project: Project) -> list[int]:
-    """The project's datasets whose own gates `by` passes: a task on any other is not theirs to be handed."""
-    return [dataset.pk for dataset in project.datasets.all() if decide(by, "annotation.edit", dataset)]
 
 
 def _check_editable(by: User, task: Task) -> None:

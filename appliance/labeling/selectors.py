@@ -99,7 +99,7 @@ def tasks_to_review(user: Subject, project: Project) -> QuerySet[Task]:
     Own work is excluded by assignee and by last editor, the same rule `review_task` enforces; the datasets are
     those the reviewer passes the gates of.
     """
-    datasets = [d.pk for d in project.datasets.all() if decide(user, "annotation.review", d)]
+    datasets = datasets_open_to(user, project, "annotation.review")
     own = Annotation.objects.filter(task=OuterRef("pk"), updated_by=user.pk)
     return (
         Task.objects.filter(project=project, state=TaskState.SUBMITTED, item__dataset__in=datasets)
@@ -191,5 +191,10 @@ def tasks_of(
 
 def own_tasks(user: Subject, project: Project) -> QuerySet[Task]:
     """The tasks of an already authorized project assigned to `user`, on datasets they still pass the gates of."""
-    datasets = [d.pk for d in project.datasets.all() if decide(user, "annotation.edit", d)]
+    datasets = datasets_open_to(user, project, "annotation.edit")
     return Task.objects.filter(project=project, assignee=user.pk, item__dataset__in=datasets)
+
+
+def datasets_open_to(user: Subject, project: Project, permission: str) -> list[int]:
+    """The ids of the project's datasets whose own gates `user` passes for `permission`."""
+    return [dataset.pk for dataset in project.datasets.all() if decide(user, permission, dataset)]
